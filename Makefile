@@ -1,0 +1,43 @@
+# nightscore: the commands a developer runs. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+
+.DEFAULT_GOAL := help
+.PHONY: help venv requirements lint format test demo stop
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv==0.13.8
+
+$(VENV)/.installed: requirements.txt pyproject.toml | $(BIN)/python
+	$(UV) pip install --python $(BIN)/python --quiet -r requirements.txt
+	$(UV) pip install --python $(BIN)/python --quiet --no-deps -e .
+	touch $@
+
+venv: $(VENV)/.installed ## create .venv and install requirements.txt and nightscore
+
+requirements: | $(BIN)/python ## regenerate requirements.txt from requirements.in
+	$(UV) pip compile requirements.in -o requirements.txt --python-version 3.11
+
+lint: venv ## ruff check and ruff format --check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: venv ## the whole suite, against a real Postgres
+	$(BIN)/python -m pytest
+
+demo: venv ## start the platform and replay a window of days through the scheduler
+	$(BIN)/nightscore demo
+
+stop: ## stop what `make demo` started
+	@if [ -x $(BIN)/nightscore ]; then $(BIN)/nightscore stop; else echo "nothing to stop"; fi

