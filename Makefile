@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 
 .DEFAULT_GOAL := help
-.PHONY: help venv requirements lint format test demo stop
+.PHONY: help venv requirements lint precommit format test demo stop
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -25,9 +25,15 @@ venv: $(VENV)/.installed ## create .venv and install requirements.txt and nights
 requirements: | $(BIN)/python ## regenerate requirements.txt from requirements.in
 	$(UV) pip compile requirements.in -o requirements.txt --python-version 3.11
 
-lint: venv ## ruff check and ruff format --check
+lint: venv ## ruff, hadolint on the Dockerfile, compose and GitLab CI files against their schemas
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yaml
+	$(BIN)/check-jsonschema --builtin-schema vendor.gitlab-ci .gitlab-ci.yml
+
+precommit: venv ## every pre-commit hook on every tracked file
+	$(BIN)/pre-commit run --all-files
 
 format: venv ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

@@ -89,7 +89,8 @@ def load_settings() -> Settings:
         data_docs_root=_get("NIGHTSCORE_DATA_DOCS_ROOT", str(STATE_DIR / "data_docs")),
         row_count_band=float(_get("NIGHTSCORE_ROW_COUNT_BAND", "0.5")),
         row_count_window_days=int(_get("NIGHTSCORE_ROW_COUNT_WINDOW_DAYS", "14")),
-        schedule_start=_optional_date("NIGHTSCORE_SCHEDULE_START", "2013-01-01") or date(2013, 1, 1),
+        schedule_start=_optional_date("NIGHTSCORE_SCHEDULE_START", "2013-01-01")
+        or date(2013, 1, 1),
         schedule_end=_optional_date("NIGHTSCORE_SCHEDULE_END", "2013-12-31"),
         sensor_timeout_s=int(_get("NIGHTSCORE_SENSOR_TIMEOUT_S", str(6 * 3600))),
         sensor_poke_s=int(_get("NIGHTSCORE_SENSOR_POKE_S", "60")),

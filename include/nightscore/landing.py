@@ -159,7 +159,9 @@ def replay_parts(kind: BatchKind, service_date: date) -> dict[str, pd.DataFrame]
         weather = _source_weather()
         wday = weather[weather["service_date"] == service_date]
         return {
-            "flights": day[FLIGHTS.column_names].sort_values(["sched_dep_time", "carrier", "flight"]),
+            "flights": day[FLIGHTS.column_names].sort_values(
+                ["sched_dep_time", "carrier", "flight"]
+            ),
             "weather": wday[WEATHER.column_names].sort_values(["origin", "time_hour"]),
         }
     flights = _source_flights()
@@ -169,7 +171,12 @@ def replay_parts(kind: BatchKind, service_date: date) -> dict[str, pd.DataFrame]
     return {"outcomes": day[OUTCOMES.column_names].sort_values(["carrier", "flight", "origin"])}
 
 
-def replay(landing: Landing, start: date, end: date, kinds: tuple[BatchKind, ...] = ("schedule", "outcomes")) -> Iterator[tuple[BatchKind, date, dict[str, str]]]:
+def replay(
+    landing: Landing,
+    start: date,
+    end: date,
+    kinds: tuple[BatchKind, ...] = ("schedule", "outcomes"),
+) -> Iterator[tuple[BatchKind, date, dict[str, str]]]:
     """Write the batches of each service date from start to end (inclusive)."""
     if end < start:
         raise ValueError(f"end {end} is before start {start}")

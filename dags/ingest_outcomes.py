@@ -1,0 +1,51 @@
+"""
+### ingest_outcomes: what happened to yesterday's flights
+
+Runs every morning at 06:00 UTC for service date **S = the previous day**. It waits
+for the *outcomes batch* of S (actual departure and arrival times, delays,
+cancellations, diversions), validates it with Great Expectations (every outcome must
+refer to a flight scheduled for S, and be consistent: a cancelled flight has no
+arrival time) and loads it into `core.outcomes`.
+
+**Reads** `{landing}/outcomes/service_date=S/` · **writes** `ops.batches`,
+`core.outcomes` (and `monitoring.alerts` when something is wrong).
+
+**When it fails**
+- `wait_for_outcomes_batch` timed out: the batch never landed; an alert is queued.
+- `validate_outcomes_batch` failed: the batch was rejected whole (see the log and the
+  Data Docs link). If S's schedule batch was rejected, its outcomes are rejected too:
+  they refer to flights that are not in `core.flights`. Load the schedule first.
+- Re-running is safe: loading replaces S's outcomes in one transaction.
+
+**Manual runs** need the `service_date` param.
+"""
+
+from airflow.sdk import dag
+
+from nightscore.calendar import OUTCOMES_SCHEDULE, outcomes_service_date
+from nightscore.dagkit import (
+    DEFAULT_ARGS,
+    END_DATE,
+    START_DATE,
+    ingestion_tasks,
+    service_date_param,
+)
+
+
+@dag(
+    dag_id="ingest_outcomes",
+    schedule=OUTCOMES_SCHEDULE,
+    start_date=START_DATE,
+    end_date=END_DATE,
+    catchup=False,
+    max_active_runs=4,
+    default_args=DEFAULT_ARGS,
+    params={"service_date": service_date_param()},
+    tags=["nightscore", "ingestion"],
+    doc_md=__doc__,
+)
+def ingest_outcomes():
+    ingestion_tasks("outcomes", outcomes_service_date)
+
+
+ingest_outcomes()

@@ -1,0 +1,52 @@
+"""
+### nightly_scoring: tonight's flights, validated and loaded (scoring follows)
+
+Runs every evening at 22:00 UTC for service date **S = the next day**: the day the
+flights fly. It waits for the *schedule batch* of S in the landing zone (flights
+planned for S and the hourly weather at EWR, JFK and LGA), validates it with Great
+Expectations and loads it into `core.flights` and `core.weather`.
+
+**Reads** `{landing}/schedules/service_date=S/` · **writes** `ops.batches`,
+`core.flights`, `core.weather` (and `monitoring.alerts` when something is wrong).
+
+**When it fails**
+- `wait_for_schedule_batch` timed out: the batch never landed; an alert is queued.
+  Land it, then clear the task.
+- `validate_schedule_batch` failed: the batch was *rejected whole*; the log and the
+  alert say which expectations failed, with example values, and link the Data Docs.
+  Nothing was loaded. Fix the data upstream (or run
+  `nightscore ingest schedule --service-date S --path FIXED_FOLDER`), then clear the run.
+- Re-running is safe: loading replaces S's rows in one transaction.
+
+**Manual runs** need the `service_date` param (`{"service_date": "2013-02-07"}`).
+"""
+
+from airflow.sdk import dag
+
+from nightscore.calendar import SCORING_SCHEDULE, scoring_service_date
+from nightscore.dagkit import (
+    DEFAULT_ARGS,
+    END_DATE,
+    START_DATE,
+    ingestion_tasks,
+    service_date_param,
+)
+
+
+@dag(
+    dag_id="nightly_scoring",
+    schedule=SCORING_SCHEDULE,
+    start_date=START_DATE,
+    end_date=END_DATE,
+    catchup=False,
+    max_active_runs=4,
+    default_args=DEFAULT_ARGS,
+    params={"service_date": service_date_param()},
+    tags=["nightscore", "scoring", "ingestion"],
+    doc_md=__doc__,
+)
+def nightly_scoring():
+    ingestion_tasks("schedule", scoring_service_date)
+
+
+nightly_scoring()

