@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 
 .DEFAULT_GOAL := help
-.PHONY: help venv requirements lint precommit format test demo stop
+.PHONY: help venv requirements lint precommit format test demo stop bench-dag-imports
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -47,3 +47,6 @@ demo: venv ## start the platform and replay a window of days through the schedul
 
 stop: ## stop what `make demo` started
 	@if [ -x $(BIN)/nightscore ]; then $(BIN)/nightscore stop; else echo "nothing to stop"; fi
+
+bench-dag-imports: venv ## time each DAG file's import (what the DAG processor pays)
+	$(BIN)/python benchmarks/dag_import_times.py

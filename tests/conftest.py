@@ -4,9 +4,14 @@ the real local Postgres and dropped afterwards: tests never touch the demo's dat
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from dataclasses import replace
 from pathlib import Path
+
+# Keep Airflow's files out of the developer's ~/airflow, and its examples out of DagBags.
+os.environ.setdefault("AIRFLOW_HOME", str(Path(tempfile.gettempdir()) / "nightscore-tests-airflow"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 import pytest
 from sqlalchemy import create_engine, make_url, text
