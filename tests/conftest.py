@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 # Keep Airflow's files out of the developer's ~/airflow, and its examples out of DagBags.
@@ -16,7 +15,7 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 import pytest
 from sqlalchemy import create_engine, make_url, text
 
-from nightscore.config import Settings, load_settings
+from nightscore.config import Settings
 
 ADMIN_URL = os.environ.get(
     "NIGHTSCORE_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -48,8 +47,9 @@ def _drop_database(name: str) -> None:
 def make_settings(tmp: Path, database: str) -> Settings:
     host = make_url(ADMIN_URL)
     url = f"postgresql://nightscore_etl@{host.host}:{host.port or 5432}/{database}"
-    return replace(
-        load_settings(),
+    # Built from defaults, not from a developer's .env: tests must not, for instance,
+    # set the password of the (cluster-wide) analyst role that the demo uses.
+    return Settings(
         warehouse_url=url,
         admin_url=ADMIN_URL,
         landing_root=str(tmp / "landing"),

@@ -6,8 +6,10 @@ A *service date* S is the day the flights fly.
   so a run whose logical date falls on day L serves S = L + 1.
 - The outcomes batch for S lands on the morning of S+1; ``ingest_outcomes`` and
   ``monitoring`` run then, so a run on day L serves S = L - 1.
-- ``replay_source`` runs on the evening of L and writes both what lands that evening
-  (the schedule batch for L + 1) and what landed that morning (the outcomes of L - 1).
+- ``replay_source`` runs on the evening of L and writes the schedule batch for L + 1
+  and the outcomes of L. (The real outcomes of L land on the morning of L + 1; the
+  replay writes them a few hours early, and ``ingest_outcomes`` still picks them up
+  on the morning of L + 1, after L + 1 has been scored.)
 
 Airflow 3 collapses a manual run's data interval to its logical date, and a run
 triggered by hand has no logical date at all: so the rules take the logical date
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from typing import Any
 
 ONE_DAY = timedelta(days=1)
 
@@ -74,14 +75,8 @@ def replay_service_dates(
     if param not in (None, ""):
         day = parse_date(param)  # type: ignore[arg-type]
         return {"schedule": day, "outcomes": day}
-    if logical_date is None:
-        raise ValueError(
-            "replay_source: this run has no logical date; pass the 'service_date' param"
-        )
-    return {
-        "schedule": logical_date.date() + ONE_DAY,
-        "outcomes": logical_date.date() - ONE_DAY,
-    }
+    evening = _resolve(logical_date, None, 0, "replay_source")
+    return {"schedule": evening + ONE_DAY, "outcomes": evening}
 
 
 def date_range(start: date, end: date) -> Iterator[date]:
@@ -94,7 +89,6 @@ def date_range(start: date, end: date) -> Iterator[date]:
         day += ONE_DAY
 
 
-def from_context(context: dict[str, Any]) -> tuple[datetime | None, str | None]:
-    """(logical_date, service_date param) from an Airflow task context."""
-    params = context.get("params") or {}
-    return context.get("logical_date"), params.get("service_date")
+def days_before(day: date, days: int) -> tuple[date, date]:
+    """The `days` days just before `day`: (first, last), both included."""
+    return day - timedelta(days=days), day - ONE_DAY

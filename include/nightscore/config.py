@@ -13,7 +13,6 @@ from pathlib import Path
 # The repository root when running from a checkout; the current folder otherwise.
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 PROJECT_ROOT = _REPO_ROOT if (_REPO_ROOT / "pyproject.toml").exists() else Path.cwd()
-STATE_DIR = Path(os.environ.get("NIGHTSCORE_STATE_DIR", PROJECT_ROOT / ".nightscore"))
 
 DEFAULT_WAREHOUSE_URL = "postgresql://nightscore_etl@127.0.0.1:5432/warehouse"
 
@@ -26,13 +25,18 @@ def _load_dotenv() -> None:
         load_dotenv(env_file, override=False)
 
 
+_load_dotenv()
+STATE_DIR = Path(os.environ.get("NIGHTSCORE_STATE_DIR") or PROJECT_ROOT / ".nightscore")
+
+
 def _get(name: str, default: str) -> str:
     value = os.environ.get(name, "").strip()
     return value if value else default
 
 
 def _optional_date(name: str, default: str) -> date | None:
-    value = _get(name, default)
+    """A date, or None when the variable is set to "" or "none"; unset gives the default."""
+    value = os.environ.get(name, default).strip()
     return date.fromisoformat(value) if value and value.lower() != "none" else None
 
 
@@ -71,6 +75,8 @@ class Settings:
     # How long the ingestion sensors wait for a batch before they alert and fail.
     sensor_timeout_s: int = 6 * 3600
     sensor_poke_s: int = 60
+    # Pause before a failed task is retried (rejections are never retried).
+    retry_delay_s: int = 120
     alert_email_to: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -94,6 +100,7 @@ def load_settings() -> Settings:
         schedule_end=_optional_date("NIGHTSCORE_SCHEDULE_END", "2013-12-31"),
         sensor_timeout_s=int(_get("NIGHTSCORE_SENSOR_TIMEOUT_S", str(6 * 3600))),
         sensor_poke_s=int(_get("NIGHTSCORE_SENSOR_POKE_S", "60")),
+        retry_delay_s=int(_get("NIGHTSCORE_RETRY_DELAY_S", "120")),
         alert_email_to=tuple(
             a.strip() for a in _get("NIGHTSCORE_ALERT_EMAIL_TO", "").split(",") if a.strip()
         ),

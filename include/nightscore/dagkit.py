@@ -22,7 +22,7 @@ SETTINGS = load_settings()
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "nightscore",
     "retries": 2,
-    "retry_delay": timedelta(minutes=2),
+    "retry_delay": timedelta(seconds=SETTINGS.retry_delay_s),
 }
 
 START_DATE = datetime.combine(SETTINGS.schedule_start, datetime.min.time(), tzinfo=UTC)
@@ -90,10 +90,10 @@ def ingestion_tasks(kind: BatchKind, resolve: Callable[[datetime | None, Any], d
         on_failure_callback=_missing,
     )
     def wait_for_batch(service_date: str) -> PokeReturnValue:
-        from nightscore.ingest import batch_landed
+        from nightscore.ingest import ready_to_ingest
 
-        landed = batch_landed(kind, date.fromisoformat(service_date), SETTINGS)
-        return PokeReturnValue(is_done=landed)
+        ready = ready_to_ingest(kind, date.fromisoformat(service_date), SETTINGS)
+        return PokeReturnValue(is_done=ready)
 
     @task(task_id=f"validate_{kind}_batch")
     def validate_batch(service_date: str, **context) -> int:

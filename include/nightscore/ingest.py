@@ -21,6 +21,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
 
 from nightscore.calendar import date_range
 from nightscore.config import Settings, load_settings
@@ -84,9 +85,32 @@ def paths_for(kind: BatchKind, uri: str) -> dict[str, str]:
 
 
 def batch_landed(kind: BatchKind, service_date: date, settings: Settings | None = None) -> bool:
-    """True once the batch's `_SUCCESS` marker is in the landing zone (the sensor's test)."""
+    """True once the batch's `_SUCCESS` marker is in the landing zone."""
     settings = settings or load_settings()
     return Landing(settings.landing_root).is_complete(kind, service_date)
+
+
+def ready_to_ingest(kind: BatchKind, service_date: date, settings: Settings | None = None) -> bool:
+    """The sensors' test: the batch has landed and what it depends on is settled.
+
+    Outcomes refer to scheduled flights, so they wait until the schedule batch of the
+    same date has been loaded or rejected (a backfill may land both at once). After a
+    rejection they go ahead, and validation rejects them with the unscheduled flights.
+    """
+    settings = settings or load_settings()
+    if not batch_landed(kind, service_date, settings):
+        return False
+    if kind != "outcomes":
+        return True
+    with engine_for(settings).connect() as conn:
+        status = conn.execute(
+            text(
+                "SELECT status FROM ops.batches WHERE kind = 'schedule' AND service_date = :d "
+                "ORDER BY updated_at DESC LIMIT 1"
+            ),
+            {"d": service_date},
+        ).scalar()
+    return status in ("loaded", "rejected")
 
 
 # --- validate ----------------------------------------------------------------------
@@ -135,7 +159,10 @@ def _record(conn: Connection, report, uri: str, run_id: str | None) -> int:
             VALUES (:kind, :service_date, :uri, :checksum, :rows, :status,
                     CAST(:validation AS jsonb), :warnings, :docs, :error, :run_id)
             ON CONFLICT (kind, service_date, checksum) DO UPDATE SET
-                uri = EXCLUDED.uri, rows = EXCLUDED.rows, status = EXCLUDED.status,
+                uri = EXCLUDED.uri, rows = EXCLUDED.rows,
+                -- the same bytes validated again stay loaded: core already holds them
+                status = CASE WHEN ops.batches.status = 'loaded' AND EXCLUDED.status = 'validated'
+                              THEN 'loaded' ELSE EXCLUDED.status END,
                 validation = EXCLUDED.validation, warnings = EXCLUDED.warnings,
                 data_docs_url = EXCLUDED.data_docs_url, error = EXCLUDED.error,
                 airflow_run_id = EXCLUDED.airflow_run_id, updated_at = now()
@@ -205,7 +232,7 @@ def validate(
                 rule="batch_warning",
                 severity="warning",
                 service_date=service_date,
-                subject=f"[nightscore] {kind} batch for {service_date} loaded with warnings",
+                subject=f"[nightscore] {kind} batch for {service_date} passed with warnings",
                 body=report.summary(),
                 details=details,
                 dedup_key=f"batch_warning:{kind}:{service_date}:{report.checksum}",
@@ -286,17 +313,26 @@ def load(
         if parsed.frames is None:
             raise IngestError(f"the {kind} batch at {batch['uri']} cannot be parsed any more")
         rows = 0
-        # Parents before children: flights before the outcomes that refer to them.
         for part in BATCH_FILES[kind]:
             frame = parsed.frames[part.name].assign(batch_id=batch["batch_id"])
-            upsert(
-                conn,
-                f"core.{part.name}",
-                frame,
-                key=part.key,
-                columns=[*part.column_names, "batch_id"],
-                replace_where=("service_date", service_date),
-            )
+            try:
+                upsert(
+                    conn,
+                    f"core.{part.name}",
+                    frame,
+                    key=part.key,
+                    columns=[*part.column_names, "batch_id"],
+                    replace_where=("service_date", service_date),
+                )
+            except IntegrityError as exc:
+                # A corrected schedule that drops flights whose outcomes are loaded: we
+                # will not delete outcomes silently. The transaction rolls back whole.
+                detail = getattr(getattr(exc.orig, "diag", None), "message_detail", None)
+                raise IngestError(
+                    f"the {kind} batch for {service_date} cannot replace core.{part.name}: "
+                    f"{detail or exc.orig}. It removes rows that loaded outcomes refer to; "
+                    "nothing was changed. Fix the batch, or correct the outcomes first."
+                ) from None
             rows += len(frame)
         conn.execute(
             text(
@@ -348,18 +384,34 @@ def record_missing(
     """Queue the alert for a batch that did not land in time (the sensor timed out)."""
     settings = settings or load_settings()
     where = Landing(settings.landing_root).batch_dir(kind, service_date)
+    waited = f"after {waited_s / 60:.0f} minutes of waiting"
+    if batch_landed(kind, service_date, settings):
+        # Only outcomes wait for something else: their schedule batch.
+        subject = f"[nightscore] {kind} batch for {service_date} waited in vain for its schedule"
+        body = (
+            f"The {kind} batch for {service_date} landed at {where}, but the schedule batch "
+            f"of that date was neither loaded nor rejected {waited}. Check nightly_scoring."
+        )
+    else:
+        subject = f"[nightscore] {kind} batch for {service_date} did not land"
+        body = f"No complete {kind} batch for {service_date} at {where} {waited}."
     with engine_for(settings).begin() as conn:
         raise_alert(
             conn,
             rule="batch_missing",
             severity="critical",
             service_date=service_date,
-            subject=f"[nightscore] {kind} batch for {service_date} did not land",
-            body=f"No complete {kind} batch for {service_date} at {where} after "
-            f"{waited_s / 60:.0f} minutes of waiting.",
+            subject=subject,
+            body=body,
             details={"uri": where},
             dedup_key=f"batch_missing:{kind}:{service_date}",
         )
+
+
+def _first_reason(summary: str) -> str:
+    """The first failed expectation of a rejection summary, else its first line."""
+    lines = summary.splitlines()
+    return next((x.strip(" -") for x in lines if x.startswith(" - ")), lines[0] if lines else "")
 
 
 @dataclass
@@ -373,7 +425,7 @@ class HistoryResult:
 
     def summary(self) -> str:
         lines = [f"{len(self.loaded)} batches loaded, {len(self.rejected)} rejected or missing"]
-        lines += [f"  {k} {d}: {why.splitlines()[0]}" for k, d, why in self.rejected]
+        lines += [f"  {k} {d}: {_first_reason(why)}" for k, d, why in self.rejected]
         return "\n".join(lines)
 
 

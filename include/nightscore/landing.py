@@ -18,7 +18,7 @@ import importlib.util
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -178,10 +178,8 @@ def replay(
     kinds: tuple[BatchKind, ...] = ("schedule", "outcomes"),
 ) -> Iterator[tuple[BatchKind, date, dict[str, str]]]:
     """Write the batches of each service date from start to end (inclusive)."""
-    if end < start:
-        raise ValueError(f"end {end} is before start {start}")
-    day = start
-    while day <= end:
+    from nightscore.calendar import date_range
+
+    for day in date_range(start, end):
         for kind in kinds:
             yield kind, day, landing.write_batch(kind, day, replay_parts(kind, day))
-        day += timedelta(days=1)

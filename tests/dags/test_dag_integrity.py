@@ -36,21 +36,22 @@ def test_every_dag_has_docs_tags_owner_and_retries(dagbag):
             f"{dag_id}: doc_md should tell engineers what to do"
         )
         assert "nightscore" in dag.tags, f"{dag_id}: tag it 'nightscore'"
+        assert "retries" in dag.default_args, f"{dag_id}: set retries in default_args"
         for t in dag.tasks:
             assert t.owner == "nightscore", f"{dag_id}.{t.task_id}: owner"
-            assert t.retries is not None, f"{dag_id}.{t.task_id}: retries"
+
+
+def test_scheduled_tasks_that_touch_the_warehouse_retry(dagbag):
+    """Transient failures (a restarted database) retry; rejections fail fast in code."""
+    for dag_id in ("nightly_scoring", "ingest_outcomes"):
+        for t in dagbag.dags[dag_id].tasks:
+            if t.task_id.startswith(("validate_", "load_")):
+                assert t.retries >= 1, f"{dag_id}.{t.task_id}"
 
 
 def test_dated_dags_take_a_service_date_param(dagbag):
     for dag_id in ("replay_source", "nightly_scoring", "ingest_outcomes"):
         assert "service_date" in dagbag.dags[dag_id].params, dag_id
-
-
-def test_no_cycles(dagbag):
-    for dag in dagbag.dags.values():
-        for t in dag.tasks:
-            downstream = {d.task_id for d in t.get_flat_relatives(upstream=False)}
-            assert t.task_id not in downstream, f"{dag.dag_id}: {t.task_id} is in a cycle"
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)

@@ -57,13 +57,15 @@ def run_dag(env, dag_id: str, logical_date: str, conf: str | None = None) -> dic
 
 
 def test_replay_then_ingest_a_day_through_the_dags(airflow_env, warehouse):
-    # Evening of 2013-05-06: replay lands the schedule of 05-07, nightly_scoring loads it.
+    # The scheduled runs, in the order their clocks give, with no service_date param:
+    # the calendar rules pick the dates. Evening of 05-06: replay lands the schedule of
+    # 05-07, which nightly_scoring loads.
     replay = run_dag(airflow_env, "replay_source", "2013-05-06T20:00:00+00:00")
     assert replay["replay_source"] == "success"
     scoring = run_dag(airflow_env, "nightly_scoring", "2013-05-06T22:00:00+00:00")
     assert scoring["nightly_scoring"] == "success", scoring
-    # Outcomes of 05-07 land on the evening of 05-08's replay; ingest_outcomes on 05-08.
-    run_dag(airflow_env, "replay_source", "2013-05-08T20:00:00+00:00")
+    # Evening of 05-07: replay lands 05-07's outcomes; morning of 05-08: they are ingested.
+    run_dag(airflow_env, "replay_source", "2013-05-07T20:00:00+00:00")
     outcomes = run_dag(airflow_env, "ingest_outcomes", "2013-05-08T06:00:00+00:00")
     assert outcomes["ingest_outcomes"] == "success", outcomes
 

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import pytest
 from sqlalchemy import text
 
 from nightscore.cli import main
-from nightscore.ingest import BatchRejected, IngestError, ingest, load, load_history, validate
+from nightscore.ingest import (
+    BatchRejected,
+    IngestError,
+    ingest,
+    load,
+    load_history,
+    ready_to_ingest,
+    record_missing,
+    validate,
+)
 from nightscore.landing import Landing, replay_parts
 from nightscore.warehouse.db import engine_for
 
@@ -19,6 +29,10 @@ pytestmark = pytest.mark.integration
 def land(settings, kind, day, parts=None):
     landing = Landing(settings.landing_root)
     return landing.write_batch(kind, day, parts or replay_parts(kind, day))
+
+
+def url_path(url: str) -> Path:
+    return Path(unquote(urlparse(url).path))
 
 
 def scalar(settings, sql, **params):
@@ -198,9 +212,111 @@ def test_cli_ingest_rejection_exits_non_zero_with_the_summary(cli_env, capsys, t
     day = date(2013, 6, 5)
     parts = replay_parts("schedule", day)
     parts["flights"].loc[parts["flights"].index[:3], "carrier"] = "ZZ"
-    folder = tmp_path / "fixed"
     Landing(str(tmp_path)).write_batch("schedule", day, parts)
     folder = Landing(str(tmp_path)).batch_dir("schedule", day)
     assert main(["ingest", "schedule", "--service-date", "2013-06-05", "--path", folder]) == 1
     err = capsys.readouterr().err
     assert "REJECTED" in err and "carrier" in err and "ZZ" in err
+
+
+def test_a_schedule_that_drops_flights_with_outcomes_is_refused_whole(warehouse):
+    day = date(2013, 4, 30)
+    land(warehouse, "schedule", day)
+    land(warehouse, "outcomes", day)
+    ingest("schedule", day, settings=warehouse)
+    ingest("outcomes", day, settings=warehouse)
+    before = table_digest(warehouse, "core.flights", day)
+    parts = replay_parts("schedule", day)
+    parts["flights"] = parts["flights"].iloc[:-3]
+    land(warehouse, "schedule", day, parts)
+    with pytest.raises(IngestError, match="loaded outcomes refer to; nothing was changed"):
+        ingest("schedule", day, settings=warehouse)
+    assert table_digest(warehouse, "core.flights", day) == before
+
+
+def test_outcomes_wait_until_their_schedule_is_settled(warehouse):
+    day = date(2013, 5, 14)
+    assert not ready_to_ingest("outcomes", day, settings=warehouse)  # nothing landed
+    land(warehouse, "outcomes", day)
+    assert not ready_to_ingest("outcomes", day, settings=warehouse)  # schedule not loaded
+    land(warehouse, "schedule", day)
+    assert ready_to_ingest("schedule", day, settings=warehouse)
+    validate("schedule", day, settings=warehouse)
+    assert not ready_to_ingest("outcomes", day, settings=warehouse)  # validated, not loaded
+    load("schedule", day, settings=warehouse)
+    assert ready_to_ingest("outcomes", day, settings=warehouse)
+
+
+def test_a_missing_batch_alert_says_what_was_missing(warehouse):
+    record_missing("schedule", date(2013, 9, 3), 3600, settings=warehouse)
+    land(warehouse, "outcomes", date(2013, 9, 4))
+    record_missing("outcomes", date(2013, 9, 4), 3600, settings=warehouse)
+    with engine_for(warehouse).connect() as conn:
+        subjects = dict(
+            conn.execute(
+                text(
+                    "SELECT service_date::text, subject FROM monitoring.alerts "
+                    "WHERE rule = 'batch_missing' AND service_date IN ('2013-09-03', '2013-09-04')"
+                )
+            ).all()
+        )
+    assert "did not land" in subjects["2013-09-03"]
+    assert "waited in vain for its schedule" in subjects["2013-09-04"]
+
+
+def test_warnings_are_recorded_and_alerted_but_the_batch_loads(warehouse):
+    # Two weeks of history make the trailing average; then a day with half its flights.
+    load_history(
+        date(2013, 10, 1),
+        date(2013, 10, 14),
+        settings=warehouse,
+        replay=True,
+        progress=lambda _: None,
+    )
+    day = date(2013, 10, 15)
+    parts = replay_parts("schedule", day)
+    parts["flights"] = parts["flights"].iloc[: len(parts["flights"]) // 3]
+    land(warehouse, "schedule", day, parts)
+    result = ingest("schedule", day, settings=warehouse)
+    assert result.status == "loaded" and result.warnings == 1
+    with engine_for(warehouse).connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT status, warnings, data_docs_url FROM ops.batches "
+                "WHERE kind = 'schedule' AND service_date = :d"
+            ),
+            {"d": day},
+        ).one()
+        alert = conn.execute(
+            text(
+                "SELECT severity FROM monitoring.alerts WHERE rule = 'batch_warning' AND service_date = :d"
+            ),
+            {"d": day},
+        ).scalar_one()
+    assert row.status == "loaded" and row.warnings == 1 and alert == "warning"
+    assert row.data_docs_url.startswith("file://")
+    assert url_path(row.data_docs_url).is_file()
+
+
+def test_an_unparseable_batch_still_gets_a_docs_page(warehouse):
+    day = date(2013, 4, 24)
+    paths = land(warehouse, "outcomes", day)
+    Path(paths["outcomes"]).write_bytes(b"")
+    with pytest.raises(BatchRejected, match="empty"):
+        validate("outcomes", day, settings=warehouse)
+    url = scalar(
+        warehouse,
+        "SELECT data_docs_url FROM ops.batches WHERE kind = 'outcomes' AND service_date = :d",
+        d=day,
+    )
+    page = url_path(url).read_text()
+    assert "rejected" in page and "empty" in page
+
+
+def test_cli_replay_lands_both_batches(cli_env, capsys):
+    assert main(["replay", "--start", "2013-11-02", "--end", "2013-11-03"]) == 0
+    landing = Landing(cli_env.landing_root)
+    assert all(
+        landing.is_complete(k, date(2013, 11, d)) for k in ("schedule", "outcomes") for d in (2, 3)
+    )
+    assert capsys.readouterr().out.count("->") == 4

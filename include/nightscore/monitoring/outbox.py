@@ -50,11 +50,3 @@ def raise_alert(
         },
     ).rowcount
     return bool(inserted)
-
-
-def pending(conn: Connection) -> list[dict[str, Any]]:
-    """The alerts still waiting to be sent, oldest first."""
-    rows = conn.execute(
-        text("SELECT * FROM monitoring.alerts WHERE status = 'pending' ORDER BY created_at")
-    )
-    return [dict(r._mapping) for r in rows]

@@ -12,6 +12,7 @@ temporary folder and uploaded. Re-validating the same bytes replaces the same fo
 
 from __future__ import annotations
 
+import html
 import shutil
 import tempfile
 from datetime import date
@@ -51,6 +52,59 @@ def build_data_docs(context: Any, location: str) -> str:
             fs.rm(location, recursive=True)
         fs.put(tmp.rstrip("/") + "/", location, recursive=True)
     return location.rstrip("/") + "/index.html"
+
+
+def publish_docs(context: Any | None, location: str, report: Any) -> str:
+    """Write a batch's docs into `location`; returns the URL to record in `ops`.
+
+    GX builds its site from the expectation results of the parts that parsed. A file
+    that could not be parsed never reached GX, so its problems get a page of their own
+    (linking the GX site, if any), and that page is the one recorded.
+    """
+    url = build_data_docs(context, location) if context is not None else None
+    problems = [o for o in report.outcomes if o.expectation == "parse"]
+    if not problems:
+        return url or ""
+    page = location.rstrip("/") + "/parse_problems.html"
+    _write_text(page, _problems_page(report, problems, has_site=url is not None))
+    local = _local_path(page)
+    return local.resolve().as_uri() if local is not None else page
+
+
+def _problems_page(report: Any, problems: list[Any], *, has_site: bool) -> str:
+    title = (
+        f"{report.kind} batch for {report.service_date.isoformat()}: files that could not be parsed"
+    )
+    rows = "".join(
+        f"<tr><td>{html.escape(o.part)}</td><td>{html.escape(o.description)}</td>"
+        f"<td><code>{html.escape(', '.join(map(str, o.examples)))}</code></td></tr>"
+        for o in problems
+    )
+    site = (
+        '<p>Expectation results for the parts that parsed: <a href="index.html">Data Docs</a>.</p>'
+        if has_site
+        else "<p>No part could be validated further.</p>"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td,th{border:1px solid #ccc;"
+        "padding:4px 8px;text-align:left}table{border-collapse:collapse}</style></head>"
+        f"<body><h1>{html.escape(title)}</h1><p>The batch was <b>rejected</b> "
+        f"(checksum <code>{report.checksum[:12]}</code>).</p><table><tr><th>file</th>"
+        f"<th>problem</th><th>examples</th></tr>{rows}</table>{site}</body></html>\n"
+    )
+
+
+def _write_text(path: str, text: str) -> None:
+    local = _local_path(path)
+    if local is not None:
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_text(text, encoding="utf-8")
+        return
+    import fsspec
+
+    with fsspec.open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 def _build_site(context: Any, folder: Path) -> None:

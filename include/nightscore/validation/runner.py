@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from nightscore.contract import BATCH_FILES, BatchKind
 from nightscore.landing import read_bytes
-from nightscore.validation.docs import batch_docs_location, build_data_docs
+from nightscore.validation.docs import batch_docs_location, publish_docs
 from nightscore.validation.parsing import ParsedPart, parse_part
 from nightscore.validation.report import (
     MAX_EXAMPLES,
@@ -61,23 +61,22 @@ def validate_batch(
         frames=parsed.frames,
     )
     ready = {name: p.frame for name, p in parsed.parts.items() if p.frame is not None}
-    if not ready:
-        return report
+    context = None
+    if ready:
+        # Parts that parsed are still validated when another part did not, so that one
+        # report shows everything that is wrong with the batch.
+        from nightscore.validation._gx import ephemeral_context
 
-    # Parts that parsed are still validated when another part did not, so that one
-    # report shows everything that is wrong with the batch.
-    from nightscore.validation._gx import ephemeral_context
-
-    context = ephemeral_context()
-    run_name = f"{kind}-{service_date.isoformat()}"  # shown in Data Docs and their paths
-    for part, frame in ready.items():
-        report.outcomes.extend(
-            _run_suite(context, part, frame, service_date, reference, row_count_band, run_name)
-        )
+        context = ephemeral_context()
+        run_name = f"{kind}-{service_date.isoformat()}"  # shown in Data Docs and their paths
+        for part, frame in ready.items():
+            report.outcomes.extend(
+                _run_suite(context, part, frame, service_date, reference, row_count_band, run_name)
+            )
     if data_docs_root:
         location = batch_docs_location(data_docs_root, kind, service_date, report.checksum)
         try:
-            report.data_docs_url = build_data_docs(context, location)
+            report.data_docs_url = publish_docs(context, location, report) or None
         except Exception:  # the verdict stands without its docs; never lose it to them
             logger.warning("could not build Data Docs at %s", location, exc_info=True)
     return report

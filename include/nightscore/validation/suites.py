@@ -136,6 +136,10 @@ def _flights(service_date: date, reference: ReferenceData) -> list[Expectation]:
         ),
         _origin_in_set(),
         _expect(
+            gxe.ExpectColumnValuesToBeBetween(column="flight", min_value=1, max_value=9999),
+            "flight number within 1-9999",
+        ),
+        _expect(
             gxe.ExpectColumnValuesToBeInSet(column="dest", value_set=sorted(reference.airports)),
             "dest is a known airport (FAA code)",
         ),

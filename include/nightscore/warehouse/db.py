@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from sqlalchemy.engine import URL
 from nightscore.config import Settings, load_settings, sqlalchemy_url
 
 ANALYST_ROLE = "nightscore_analyst"
+log = logging.getLogger(__name__)
 _HERE = Path(__file__).resolve().parent
 
 
@@ -82,6 +84,7 @@ def ensure_database(settings: Settings) -> None:
             )
         engine.dispose()
     except Exception as exc:  # admin access is optional when the database already exists
+        log.warning("could not create or harden the warehouse as admin (%s); carrying on", exc)
         try:
             with engine_for(settings).connect() as conn:
                 conn.execute(text("SELECT 1"))

@@ -38,7 +38,7 @@ def copy_in(conn: Connection, table: str, frame: pd.DataFrame, columns: Sequence
 
 def _stage(conn: Connection, table: str, frame: pd.DataFrame, columns: Sequence[str]) -> str:
     stage = "stage_" + table.replace(".", "_")
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{stage}")
     conn.exec_driver_sql(
         f"CREATE TEMP TABLE {stage} (LIKE {_ident(table)} INCLUDING DEFAULTS) ON COMMIT DROP"
     )

@@ -1,0 +1,112 @@
+"""The demo's path through the real scheduler: API server, scheduler, DAG processor and
+triggerer as separate processes, LocalExecutor, Postgres metadata, one service date.
+
+The stack is isolated from `make demo`: its own state folder, API port, log-server
+ports and databases (dropped at the end). Everything it starts is stopped, even when
+the test fails.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+
+from nightscore import config, demo, runtime
+
+pytestmark = pytest.mark.e2e
+
+SERVICE_DATE = date(2013, 2, 7)
+DAG_FILES = [config.PROJECT_ROOT / "dags" / f"{dag_id}.py" for dag_id in demo.DEMO_DAGS]
+
+
+@pytest.fixture
+def stack(tmp_path, monkeypatch) -> Iterator[runtime.Stack]:
+    missing = [path.name for path in DAG_FILES if not path.exists()]
+    if missing:
+        pytest.skip(f"DAG files not written yet: {', '.join(missing)}")
+    state = tmp_path / "state"
+    # Settings that could point the components at the demo's files.
+    monkeypatch.setenv("NIGHTSCORE_LANDING_ROOT", str(state / "landing"))
+    monkeypatch.setenv("NIGHTSCORE_DATA_DOCS_ROOT", str(state / "data_docs"))
+    suffix = uuid.uuid4().hex[:8]
+    airflow_db, warehouse_db = f"nightscore_e2e_airflow_{suffix}", f"nightscore_e2e_wh_{suffix}"
+    paths = runtime.state_paths(state)
+    admin_url: str | None = None
+    try:
+        admin_url = runtime.ensure_postgres(paths)
+        yield runtime.up(
+            paths,
+            api_port=runtime.free_port(),
+            airflow_db=airflow_db,
+            warehouse_db=warehouse_db,
+        )
+    finally:
+        runtime.stop(paths, postgres=False)
+        try:
+            if admin_url is not None:
+                for name in (airflow_db, warehouse_db):
+                    runtime.drop_database(admin_url, name)
+        finally:
+            runtime.stop_embedded_postgres(paths)
+
+
+def _failure_report(stack: runtime.Stack, runs: list[demo.Run]) -> str:
+    """The runs, with each failed task's error, and where the logs are."""
+    lines = [demo.describe(run) for run in runs]
+    lines.append(f"task logs: {stack.paths.logs / 'tasks'}")
+    return "\n".join(lines)
+
+
+def _fetch(warehouse_url: str, sql: str) -> list[tuple]:
+    import psycopg2
+
+    connection = psycopg2.connect(config.libpq_url(warehouse_url))
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, {"day": SERVICE_DATE})
+            return list(cursor.fetchall())
+    finally:
+        connection.close()
+
+
+def _latest_batch_status(warehouse_url: str) -> dict[str, str]:
+    rows = _fetch(
+        warehouse_url,
+        """
+        SELECT DISTINCT ON (kind) kind, status FROM ops.batches
+        WHERE service_date = %(day)s ORDER BY kind, updated_at DESC
+        """,
+    )
+    return dict(rows)
+
+
+def _flight_rows(warehouse_url: str) -> int:
+    sql = "SELECT count(*) FROM core.flights WHERE service_date = %(day)s"
+    return int(_fetch(warehouse_url, sql)[0][0])
+
+
+@pytest.mark.timeout(1800)
+def test_one_service_date_goes_through_the_scheduler(stack: runtime.Stack) -> None:
+    client = demo.AirflowClient(stack.api_url, runtime.ADMIN_USER, stack.password)
+    deadline = time.monotonic() + 20 * 60
+    try:
+        demo.wait_for_dags(client, stack.paths)
+        for dag_id in demo.DEMO_DAGS:
+            client.unpause(dag_id)
+        history = demo.bootstrap(client, SERVICE_DATE, deadline)
+        runs = demo.replay(client, SERVICE_DATE, SERVICE_DATE, deadline)
+    finally:
+        client.close()
+
+    all_runs = [history, *runs]
+    assert all(run.state == "success" for run in all_runs), _failure_report(stack, all_runs)
+    assert _latest_batch_status(stack.warehouse_url) == {
+        "schedule": "loaded",
+        "outcomes": "loaded",
+    }
+    assert _flight_rows(stack.warehouse_url) > 0
+    print(demo.summary(stack.warehouse_url, SERVICE_DATE, SERVICE_DATE))
