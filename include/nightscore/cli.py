@@ -80,6 +80,20 @@ def _stop(args: argparse.Namespace) -> int:
     return stop()
 
 
+def _airflow(args: argparse.Namespace) -> int:
+    import os
+
+    from nightscore.runtime import airflow_command, read_env_file, state_paths
+
+    env = read_env_file(state_paths())
+    if not env:
+        print("no local stack has been started here: run `make demo` first", file=sys.stderr)
+        return 1
+    command = airflow_command(*args.args)
+    os.execvpe(command[0], command, {**os.environ, **env})
+    return 0  # not reached
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nightscore", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -124,6 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
 
     sub.add_parser("stop", help="stop what `nightscore demo` started").set_defaults(func=_stop)
+
+    airflow = sub.add_parser(
+        "airflow",
+        help="run the airflow CLI against the local stack, e.g. `nightscore airflow dags list`",
+    )
+    airflow.add_argument("args", nargs=argparse.REMAINDER, help="arguments for airflow")
+    airflow.set_defaults(func=_airflow)
     return parser
 
 

@@ -18,6 +18,7 @@ import base64
 import json
 import os
 import secrets
+import shlex
 import signal
 import socket
 import subprocess
@@ -452,6 +453,30 @@ def write_passwords_file(paths: StatePaths) -> Path:
     return paths.passwords_file
 
 
+def env_file(paths: StatePaths) -> Path:
+    return paths.root / "airflow.env"
+
+
+def write_env_file(paths: StatePaths, env: Mapping[str, str]) -> Path:
+    """Save the stack's environment, so `nightscore airflow ...` reaches the same Airflow.
+
+    It holds the generated secrets, so only its owner may read it.
+    """
+    path = env_file(paths)
+    path.touch(mode=0o600)
+    path.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in sorted(env.items())))
+    return path
+
+
+def read_env_file(paths: StatePaths) -> dict[str, str]:
+    """The environment the stack was last started with; empty if it never was."""
+    path = env_file(paths)
+    if not path.is_file():
+        return {}
+    pairs = (shlex.split(line)[0].split("=", 1) for line in path.read_text().splitlines() if line)
+    return {k: v for k, v in pairs}
+
+
 def api_base_url(port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
@@ -533,7 +558,7 @@ def airflow_env(
     return env
 
 
-def _airflow_command(*args: str) -> list[str]:
+def airflow_command(*args: str) -> list[str]:
     script = Path(sys.executable).with_name("airflow")
     return [str(script), *args] if script.exists() else [sys.executable, "-m", "airflow", *args]
 
@@ -541,7 +566,7 @@ def _airflow_command(*args: str) -> list[str]:
 def airflow_db_migrate(paths: StatePaths, env: Mapping[str, str]) -> None:
     """Create or upgrade Airflow's metadata tables."""
     _run_logged(
-        _airflow_command("db", "migrate"),
+        airflow_command("db", "migrate"),
         {**os.environ, **env},
         paths.log("airflow-db-migrate"),
         what="airflow db migrate",
@@ -601,7 +626,7 @@ def start_component(paths: StatePaths, name: str, env: Mapping[str, str]) -> tup
         # A new session: the component outlives this command and ignores its Ctrl-C, and
         # `stop` can signal the whole process group (executor workers, task processes).
         process = subprocess.Popen(
-            _airflow_command(name),
+            airflow_command(name),
             env={**os.environ, **env},
             stdin=subprocess.DEVNULL,
             stdout=handle,
@@ -778,6 +803,7 @@ def up(
         dags_folder=dags_folder,
     )
     write_passwords_file(paths)
+    write_env_file(paths, env)
     started = time.monotonic()
     airflow_db_migrate(paths, env)
     _step("airflow db migrate: done", started)
