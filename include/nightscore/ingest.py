@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -366,13 +366,7 @@ def ingest(
     settings = settings or load_settings()
     validated = validate(kind, service_date, settings=settings, path=path, run_id=run_id)
     loaded = load(kind, service_date, settings=settings, batch_id=validated.batch_id)
-    return IngestResult(
-        **{
-            **loaded.__dict__,
-            "warnings": validated.warnings,
-            "data_docs_url": validated.data_docs_url,
-        }
-    )
+    return replace(loaded, warnings=validated.warnings, data_docs_url=validated.data_docs_url)
 
 
 # --- history and missing batches ----------------------------------------------------
