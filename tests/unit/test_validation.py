@@ -370,12 +370,17 @@ def test_data_docs_are_built_for_the_batch(tmp_path, reference):
         "schedule", CLEAN_DAY, land(tmp_path, "schedule"), reference, data_docs_root=str(docs_root)
     )
 
-    index = docs_root / "schedule" / "service_date=2013-04-02" / report.checksum[:12] / "index.html"
-    assert index.is_file()
-    assert report.data_docs_url == index.resolve().as_uri()
-    pages = list(index.parent.glob("validations/**/*.html"))
+    site = docs_root / "schedule" / "service_date=2013-04-02" / report.checksum[:12]
+    assert (site / "index.html").is_file()
+    summary = site / "summary.html"
+    assert report.data_docs_url == summary.resolve().as_uri()
+    pages = list(site.glob("validations/**/*.html"))
     assert len(pages) == 2  # one validation page per part
     assert "wind_speed within 0-200 mph" in "".join(p.read_text() for p in pages)
+    # The summary works offline: the verdict, each expectation, links to GX's pages.
+    text = summary.read_text()
+    assert "This batch passed" in text and "wind_speed within 0-200 mph" in text
+    assert all(p.relative_to(site).as_posix() in text for p in pages)
 
 
 def test_importing_validation_does_not_import_great_expectations_or_pandas():

@@ -57,41 +57,68 @@ def build_data_docs(context: Any, location: str) -> str:
 def publish_docs(context: Any | None, location: str, report: Any) -> str:
     """Write a batch's docs into `location`; returns the URL to record in `ops`.
 
-    GX builds its site from the expectation results of the parts that parsed. A file
-    that could not be parsed never reached GX, so its problems get a page of their own
-    (linking the GX site, if any), and that page is the one recorded.
+    Two things are written. GX's own site, built from the results of the parts that
+    parsed. Its index lists them with JavaScript fetched from a CDN, so it is blank
+    offline. And `summary.html`, a self-contained page: the verdict, every expectation
+    with its outcome and examples, parse problems that never reached GX, and links to
+    GX's page for each part. The summary is what `ops` links to.
     """
-    url = build_data_docs(context, location) if context is not None else None
-    problems = [o for o in report.outcomes if o.expectation == "parse"]
-    if not problems:
-        return url or ""
-    page = location.rstrip("/") + "/parse_problems.html"
-    _write_text(page, _problems_page(report, problems, has_site=url is not None))
+    has_site = context is not None
+    if has_site:
+        build_data_docs(context, location)
+    page = location.rstrip("/") + "/summary.html"
+    links = _validation_pages(location) if has_site else {}
+    _write_text(page, _summary_page(report, links))
     local = _local_path(page)
     return local.resolve().as_uri() if local is not None else page
 
 
-def _problems_page(report: Any, problems: list[Any], *, has_site: bool) -> str:
-    title = (
-        f"{report.kind} batch for {report.service_date.isoformat()}: files that could not be parsed"
-    )
+def _validation_pages(location: str) -> dict[str, str]:
+    """GX's validation result page of each part, relative to the site's folder."""
+    local = _local_path(location)
+    if local is None:
+        return {}
+    return {
+        page.relative_to(local / "validations").parts[0]: page.relative_to(local).as_posix()
+        for page in sorted(local.glob("validations/**/*.html"))
+    }
+
+
+def _summary_page(report: Any, links: dict[str, str]) -> str:
+    verdict = "passed" if report.success else "was rejected"
+    title = f"{report.kind} batch for {report.service_date.isoformat()}"
+
+    def status(o: Any) -> str:
+        if o.success:
+            return "ok"
+        return "<b class='bad'>FAILED</b>" if o.critical else "<b class='warn'>warning</b>"
+
     rows = "".join(
         f"<tr><td>{html.escape(o.part)}</td><td>{html.escape(o.description)}</td>"
+        f"<td>{status(o)}</td><td>{'' if o.success else o.unexpected_count}</td>"
         f"<td><code>{html.escape(', '.join(map(str, o.examples)))}</code></td></tr>"
-        for o in problems
+        for o in sorted(report.outcomes, key=lambda o: (o.success, not o.critical))
+    )
+    parts = ", ".join(f"{name} {n} rows" for name, n in report.rows.items())
+    site = "".join(
+        f'<li><a href="{html.escape(href)}">{html.escape(part)}</a></li>'
+        for part, href in links.items()
     )
     site = (
-        '<p>Expectation results for the parts that parsed: <a href="index.html">Data Docs</a>.</p>'
-        if has_site
-        else "<p>No part could be validated further.</p>"
+        f"<p>Great Expectations' result page of each part:</p><ul>{site}</ul>"
+        if site
+        else "<p>No part could be parsed, so Great Expectations did not run.</p>"
     )
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         "<style>body{font-family:sans-serif;margin:2em}td,th{border:1px solid #ccc;"
-        "padding:4px 8px;text-align:left}table{border-collapse:collapse}</style></head>"
-        f"<body><h1>{html.escape(title)}</h1><p>The batch was <b>rejected</b> "
-        f"(checksum <code>{report.checksum[:12]}</code>).</p><table><tr><th>file</th>"
-        f"<th>problem</th><th>examples</th></tr>{rows}</table>{site}</body></html>\n"
+        "padding:4px 8px;text-align:left;vertical-align:top}table{border-collapse:collapse}"
+        ".bad{color:#b00}.warn{color:#a60}</style></head>"
+        f"<body><h1>{html.escape(title)}</h1><p>This batch {verdict} ({html.escape(parts)}; "
+        f"checksum <code>{report.checksum[:12]}</code>).</p>"
+        f"<pre>{html.escape(report.summary())}</pre><table><tr><th>part</th>"
+        f"<th>expectation</th><th>result</th><th>bad rows</th><th>examples</th></tr>{rows}"
+        f"</table>{site}</body></html>\n"
     )
 
 
