@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from nightscore.calendar import date_range
 from nightscore.config import Settings, load_settings
 from nightscore.contract import BATCH_FILES, BatchKind
-from nightscore.landing import Landing, exists, replay_parts
+from nightscore.landing import Landing, batch_files, exists, replay_parts
 from nightscore.monitoring.outbox import raise_alert
 from nightscore.warehouse.db import engine_for
 from nightscore.warehouse.io import upsert
@@ -69,19 +69,6 @@ class IngestResult:
 def batch_uri(settings: Settings, kind: BatchKind, service_date: date, path: str | None) -> str:
     """The batch's folder in the landing zone, or an explicit folder or file."""
     return path if path else Landing(settings.landing_root).batch_dir(kind, service_date)
-
-
-def paths_for(kind: BatchKind, uri: str) -> dict[str, str]:
-    """The files of a batch at `uri`: a batch folder, or one CSV for a one-file batch."""
-    files = BATCH_FILES[kind]
-    if uri.endswith(".csv"):
-        if len(files) != 1:
-            raise IngestError(
-                f"a {kind} batch has {len(files)} files "
-                f"({', '.join(f.filename for f in files)}): pass its folder, not one file"
-            )
-        return {files[0].name: uri}
-    return {f.name: uri.rstrip("/") + "/" + f.filename for f in files}
 
 
 def batch_landed(kind: BatchKind, service_date: date, settings: Settings | None = None) -> bool:
@@ -198,7 +185,10 @@ def validate(
 
     settings = settings or load_settings()
     uri = batch_uri(settings, kind, service_date, path)
-    paths = paths_for(kind, uri)
+    try:
+        paths = batch_files(kind, uri)
+    except ValueError as exc:
+        raise IngestError(str(exc)) from None
     if not any(exists(p) for p in paths.values()):
         raise BatchMissing(f"no {kind} batch for {service_date} at {uri}: has it landed?")
     engine = engine_for(settings)
@@ -303,7 +293,7 @@ def load(
                 f"batch {batch_id} is no longer the latest {kind} batch for {service_date} "
                 f"(batch {batch['batch_id']} is): re-run validation"
             )
-        parsed = parse_batch(kind, paths_for(kind, batch["uri"]))
+        parsed = parse_batch(kind, batch_files(kind, batch["uri"]))
         if parsed.checksum != batch["checksum"]:
             raise IngestError(
                 f"the files at {batch['uri']} changed after validation "

@@ -60,8 +60,7 @@ class Landing:
 
     def batch_paths(self, kind: BatchKind, service_date: date) -> dict[str, str]:
         """The paths of a batch's files, by part name (flights, weather, outcomes)."""
-        folder = self.batch_dir(kind, service_date)
-        return {f.name: _join(folder, f.filename) for f in BATCH_FILES[kind]}
+        return batch_files(kind, self.batch_dir(kind, service_date))
 
     def marker_path(self, kind: BatchKind, service_date: date) -> str:
         return _join(self.batch_dir(kind, service_date), SUCCESS_MARKER)
@@ -93,6 +92,20 @@ class Landing:
         with fs.open(marker, "w") as handle:
             handle.write("")
         return paths
+
+
+def batch_files(kind: BatchKind, uri: str) -> dict[str, str]:
+    """The files of a batch at `uri`, by part name: a batch folder, or one CSV for a
+    one-file batch."""
+    files = BATCH_FILES[kind]
+    if uri.endswith(".csv"):
+        if len(files) != 1:
+            raise ValueError(
+                f"a {kind} batch has {len(files)} files "
+                f"({', '.join(f.filename for f in files)}): pass its folder, not one file"
+            )
+        return {files[0].name: uri}
+    return {f.name: _join(uri, f.filename) for f in files}
 
 
 def read_bytes(path: str) -> bytes:

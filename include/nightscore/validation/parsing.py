@@ -54,21 +54,21 @@ def parse_part(spec: BatchFile, raw: bytes | None, path: str | None = None) -> P
     name = spec.filename
     if raw is None:
         where = f" (expected at {path})" if path else f" (no path given for part '{spec.name}')"
-        return _fail(spec, f"{name} is missing{where}")
+        return unparseable(spec, f"{name} is missing{where}")
     if not raw:
-        return _fail(spec, f"{name} is empty (0 bytes)")
+        return unparseable(spec, f"{name} is empty (0 bytes)")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
-        return _fail(
+        return unparseable(
             spec,
             f"{name} is not valid UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start} (line {line})",
             examples=[raw[max(0, exc.start - 10) : exc.start + 10].decode("utf-8", "replace")],
         )
     text = text.removeprefix("\ufeff")  # a byte-order mark from a spreadsheet export
     if not text.strip():
-        return _fail(spec, f"{name} has no header and no rows (only whitespace)")
+        return unparseable(spec, f"{name} has no header and no rows (only whitespace)")
 
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
@@ -78,11 +78,13 @@ def parse_part(spec: BatchFile, raw: bytes | None, path: str | None = None) -> P
             if fields:  # blank lines carry nothing
                 records.append((reader.line_num, fields))
     except csv.Error as exc:
-        return _fail(spec, f"{name} could not be read as CSV at line {reader.line_num}: {exc}")
+        return unparseable(
+            spec, f"{name} could not be read as CSV at line {reader.line_num}: {exc}"
+        )
 
     delimiter = _other_delimiter(header)
     if delimiter:
-        return _fail(
+        return unparseable(
             spec,
             f"{name} is not comma-separated: its header is {delimiter}-delimited "
             f"({header[0][:60]!r}...)",
@@ -92,7 +94,7 @@ def parse_part(spec: BatchFile, raw: bytes | None, path: str | None = None) -> P
     if problems:
         return ParsedPart(frame=None, rows=len(records), problems=problems)
     if not records:
-        return _fail(spec, f"{name} has a header but no rows")
+        return unparseable(spec, f"{name} has a header but no rows")
 
     problems = _shape_problems(spec, header, records, ends_with_newline=text.endswith("\n"))
     if problems:
@@ -102,7 +104,8 @@ def parse_part(spec: BatchFile, raw: bytes | None, path: str | None = None) -> P
     return ParsedPart(frame=None if problems else frame, rows=len(records), problems=problems)
 
 
-def _fail(spec: BatchFile, description: str, examples: list | None = None) -> ParsedPart:
+def unparseable(spec: BatchFile, description: str, examples: list | None = None) -> ParsedPart:
+    """A part that could not be parsed, with the one problem that says why."""
     return ParsedPart(frame=None, rows=0, problems=[_problem(spec, description, examples=examples)])
 
 

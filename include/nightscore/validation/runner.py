@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from nightscore.contract import BATCH_FILES, BatchKind
 from nightscore.landing import read_bytes
 from nightscore.validation.docs import batch_docs_location, publish_docs
-from nightscore.validation.parsing import ParsedPart, parse_part
+from nightscore.validation.parsing import ParsedPart, parse_part, unparseable
 from nightscore.validation.report import (
     MAX_EXAMPLES,
     ExpectationOutcome,
@@ -109,8 +109,7 @@ def parse_batch(kind: str, paths: dict[str, str]) -> ParsedBatch:
         path = paths.get(spec.name)
         raw, error = _read(path)
         if error:
-            problem = _read_problem(spec.name, f"{spec.filename} could not be read: {error}")
-            parts[spec.name] = ParsedPart(frame=None, rows=0, problems=[problem])
+            parts[spec.name] = unparseable(spec, f"{spec.filename} could not be read: {error}")
         else:
             checksum.update(raw or b"")
             parts[spec.name] = parse_part(spec, raw, path)
@@ -127,19 +126,6 @@ def _read(path: str | None) -> tuple[bytes | None, str | None]:
         return None, None
     except (OSError, ValueError) as exc:  # permissions, a folder, an unreachable store
         return None, f"{type(exc).__name__}: {exc}"
-
-
-def _read_problem(part: str, description: str) -> ExpectationOutcome:
-    return ExpectationOutcome(
-        part=part,
-        expectation="parse",
-        column=None,
-        critical=True,
-        success=False,
-        unexpected_count=1,
-        examples=[],
-        description=description,
-    )
 
 
 def _run_suite(

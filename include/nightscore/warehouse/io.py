@@ -84,5 +84,4 @@ def upsert(
         f"INSERT INTO {_ident(table)} ({cols}) SELECT {cols} FROM {stage} "
         f"ON CONFLICT ({keys}) {on_conflict}"
     ).rowcount
-    conn.exec_driver_sql(f"DROP TABLE {stage}")
     return {"written": written, "deleted": deleted}
