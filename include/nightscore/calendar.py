@@ -92,3 +92,22 @@ def date_range(start: date, end: date) -> Iterator[date]:
 def days_before(day: date, days: int) -> tuple[date, date]:
     """The `days` days just before `day`: (first, last), both included."""
     return day - timedelta(days=days), day - ONE_DAY
+
+
+# Weekly, Monday noon: the outcomes of Sunday landed at 06:00.
+RETRAIN_SCHEDULE = "0 12 * * 1"
+
+
+def training_cutoff(logical_date: datetime | None, param: str | date | None = None) -> date:
+    """The cut-off of a ``retrain`` run: it trains on labelled days strictly before it.
+
+    A run on day L may use the outcomes of L-1 (landed that morning), so the cut-off is L.
+    """
+    if param not in (None, ""):
+        return parse_date(param)  # type: ignore[arg-type]
+    if logical_date is None:
+        raise ValueError(
+            "retrain: this run has no logical date (it was triggered by hand); "
+            'pass the cut-off as the \'cutoff\' param, e.g. {"cutoff": "2013-06-01"}'
+        )
+    return logical_date.date()

@@ -68,6 +68,60 @@ def _load_history(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _settings(args: argparse.Namespace):
+    from dataclasses import replace
+
+    from nightscore.config import load_settings
+
+    settings = load_settings()
+    if getattr(args, "trials", None):
+        settings = replace(settings, tuning_trials=args.trials)
+    if getattr(args, "timeout_s", None):
+        settings = replace(settings, tuning_timeout_s=args.timeout_s)
+    return settings
+
+
+def _train(args: argparse.Namespace) -> int:
+    from nightscore import registry, training
+
+    settings = _settings(args)
+    try:
+        registry.check_server(settings)
+        cutoff = args.cutoff or training.default_cutoff(settings)
+        outcome = training.train_challenger(
+            cutoff, settings, trigger=args.reason, progress=lambda m: print(m, flush=True)
+        )
+        decision = training.gate_challenger(outcome.model, cutoff, settings, trigger=args.reason)
+    except (training.TrainingError, registry.RegistryError) as exc:
+        print(f"training failed: {exc}", file=sys.stderr)
+        return 1
+    verb = "promoted to champion" if decision.applied else f"not promoted ({decision.decision})"
+    print(f"{outcome.model.name} v{outcome.model.version} {verb}: {decision.reason}")
+    print(
+        f"trained in {outcome.seconds:.0f} s on {outcome.rows:,} flights; run: {outcome.model.run_url}"
+    )
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from nightscore.evaluate import EvaluationError, evaluate, format_table
+
+    # With --json, stdout carries the JSON object alone; progress goes to stderr.
+    out = sys.stderr if args.json else sys.stdout
+    try:
+        results = evaluate(_settings(args), progress=lambda m: print(m, file=out, flush=True))
+    except EvaluationError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(results))
+    else:
+        print(format_table(results))
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from nightscore.demo import run_demo
 
@@ -138,6 +192,29 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
 
     sub.add_parser("stop", help="stop what `nightscore demo` started").set_defaults(func=_stop)
+
+    train = sub.add_parser(
+        "train", help="train a challenger on the window before a cut-off and run the gate"
+    )
+    train.add_argument(
+        "--cutoff",
+        type=_date,
+        default=None,
+        help="train on labelled days before this date (default: the day after the latest outcomes)",
+    )
+    train.add_argument("--reason", default="manual", help="why: recorded with the decision")
+    train.set_defaults(func=_train)
+
+    evaluate = sub.add_parser(
+        "evaluate", help="the fixed quality protocol: train before 2013-09-01, test Sep-Dec"
+    )
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.set_defaults(func=_evaluate)
+    for command in (train, evaluate):
+        command.add_argument("--trials", type=int, default=None, help="Optuna trials")
+        command.add_argument(
+            "--timeout-s", type=int, default=None, help="Optuna time budget in seconds"
+        )
 
     airflow = sub.add_parser(
         "airflow",

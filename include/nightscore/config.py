@@ -78,10 +78,33 @@ class Settings:
     # Pause before a failed task is retried (rejections are never retried).
     retry_delay_s: int = 120
     alert_email_to: tuple[str, ...] = field(default_factory=tuple)
+    # MLflow: the tracking server (runs, artifacts, the model registry).
+    mlflow_tracking_uri: str = "http://127.0.0.1:5000"
+    model_name: str = "flight_disruption"
+    # Training: a trailing window of labelled days before the cut-off, the last
+    # `validation_days` of it held out, and an Optuna budget (whichever ends first).
+    training_window_days: int = 120
+    validation_days: int = 14
+    tuning_trials: int = 15
+    tuning_timeout_s: int = 180
+    # The champion/challenger gate: promote only above the floor and at most `margin`
+    # worse than the champion (ROC AUC, on the same most recent labelled window).
+    gate_mode: str = "enforce"  # or "dry_run": decide and record, never move the alias
+    gate_floor_roc_auc: float = 0.70
+    gate_margin: float = 0.01
 
     @property
     def warehouse_sqlalchemy_url(self) -> str:
         return sqlalchemy_url(self.warehouse_url)
+
+
+GATE_MODES = ("enforce", "dry_run")
+
+
+def _gate_mode(value: str) -> str:
+    if value not in GATE_MODES:
+        raise ValueError(f"NIGHTSCORE_GATE_MODE must be one of {GATE_MODES}, not {value!r}")
+    return value
 
 
 def load_settings() -> Settings:
@@ -101,6 +124,15 @@ def load_settings() -> Settings:
         sensor_timeout_s=int(_get("NIGHTSCORE_SENSOR_TIMEOUT_S", str(6 * 3600))),
         sensor_poke_s=int(_get("NIGHTSCORE_SENSOR_POKE_S", "60")),
         retry_delay_s=int(_get("NIGHTSCORE_RETRY_DELAY_S", "120")),
+        mlflow_tracking_uri=_get("NIGHTSCORE_MLFLOW_TRACKING_URI", "http://127.0.0.1:5000"),
+        model_name=_get("NIGHTSCORE_MODEL_NAME", "flight_disruption"),
+        training_window_days=int(_get("NIGHTSCORE_TRAINING_WINDOW_DAYS", "120")),
+        validation_days=int(_get("NIGHTSCORE_VALIDATION_DAYS", "14")),
+        tuning_trials=int(_get("NIGHTSCORE_TUNING_TRIALS", "15")),
+        tuning_timeout_s=int(_get("NIGHTSCORE_TUNING_TIMEOUT_S", "180")),
+        gate_mode=_gate_mode(_get("NIGHTSCORE_GATE_MODE", "enforce")),
+        gate_floor_roc_auc=float(_get("NIGHTSCORE_GATE_FLOOR_ROC_AUC", "0.70")),
+        gate_margin=float(_get("NIGHTSCORE_GATE_MARGIN", "0.01")),
         alert_email_to=tuple(
             a.strip() for a in _get("NIGHTSCORE_ALERT_EMAIL_TO", "").split(",") if a.strip()
         ),

@@ -49,15 +49,18 @@ def core_asset(table: str) -> Asset:
 
 
 def fail_clearly(fn: Callable[[], Any]) -> Any:
-    """Run an ingestion step; turn an expected failure into a failed task without retries.
+    """Run a step; turn an expected failure into a failed task without retries.
 
-    A rejected batch will be rejected again, so retrying it only delays the alert.
+    A rejected batch will be rejected again, and a training set that fails its checks
+    will fail them again, so retrying only delays the alert.
     """
     from nightscore.ingest import IngestError
+    from nightscore.registry import NoChampionError, RegistryError
+    from nightscore.training import TrainingError
 
     try:
         return fn()
-    except (IngestError, ValueError) as exc:
+    except (IngestError, TrainingError, RegistryError, NoChampionError, ValueError) as exc:
         raise AirflowFailException(str(exc)) from None
 
 

@@ -373,6 +373,7 @@ def summary(
     ui_url: str | None = None,
     password: str | None = None,
     logs: str | None = None,
+    mlflow_url: str | None = None,
 ) -> str:
     """What the warehouse holds for the window, and where to look next."""
     import psycopg2
@@ -425,6 +426,8 @@ def summary(
     if ui_url:
         login = f"admin / {password}" if password else "admin"
         lines.append(f"Airflow UI: {ui_url}  (login: {login})")
+    if mlflow_url:
+        lines.append(f"MLflow UI:  {mlflow_url}  (runs and the model registry)")
     if logs:
         lines.append(f"Logs: {logs}  (task logs under tasks/)")
     lines.append("Stop everything: make stop")
@@ -493,11 +496,13 @@ def _safe_summary(stack: runtime.Stack, first: date, last: date) -> str:
             ui_url=stack.api_url,
             password=stack.password,
             logs=str(stack.paths.logs),
+            mlflow_url=stack.mlflow_url,
         )
     except psycopg2.Error as exc:
         return (
             f"Cannot read the warehouse ({runtime.redacted(stack.warehouse_url)}): {exc}\n"
             f"Airflow UI: {stack.api_url}  (login: admin / {stack.password})\n"
+            f"MLflow UI:  {stack.mlflow_url}  (runs and the model registry)\n"
             f"Logs: {stack.paths.logs}\nStop everything: make stop"
         )
 

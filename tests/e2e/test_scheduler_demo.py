@@ -35,6 +35,7 @@ def stack(tmp_path, monkeypatch) -> Iterator[runtime.Stack]:
     monkeypatch.setenv("NIGHTSCORE_DATA_DOCS_ROOT", str(state / "data_docs"))
     suffix = uuid.uuid4().hex[:8]
     airflow_db, warehouse_db = f"nightscore_e2e_airflow_{suffix}", f"nightscore_e2e_wh_{suffix}"
+    mlflow_db = f"nightscore_e2e_mlflow_{suffix}"
     # The same server as the rest of the suite (NIGHTSCORE_TEST_ADMIN_URL), never the demo's.
     admin = make_url(ADMIN_URL)
     monkeypatch.setenv("NIGHTSCORE_ADMIN_URL", ADMIN_URL)
@@ -51,12 +52,14 @@ def stack(tmp_path, monkeypatch) -> Iterator[runtime.Stack]:
             api_port=runtime.free_port(),
             airflow_db=airflow_db,
             warehouse_db=warehouse_db,
+            mlflow_db=mlflow_db,
+            mlflow_port=runtime.free_port(),
         )
     finally:
         runtime.stop(paths, postgres=False)
         try:
             if admin_url is not None:
-                for name in (airflow_db, warehouse_db):
+                for name in (airflow_db, warehouse_db, mlflow_db):
                     runtime.drop_database(admin_url, name)
         finally:
             runtime.stop_embedded_postgres(paths)

@@ -1,0 +1,111 @@
+"""
+### retrain: a new challenger every week, promoted only through the gate
+
+Runs on Mondays at 12:00 UTC with **cut-off = the run's day**: it trains on the
+labelled service dates before the cut-off (by default the 120 days before it; Sunday's
+outcomes landed at 06:00). Monitoring triggers it too, with a `reason`.
+
+1. `resolve_cutoff`: the cut-off from the logical date, or the `cutoff` param.
+2. `train_challenger`: builds the training set with the shared feature builder, checks
+   it with Great Expectations (label present, class balance, feature ranges), tunes
+   XGBoost with Optuna on a time split (the last 14 days validate), logs everything to
+   MLflow and registers a new `flight_disruption` version with the alias
+   `challenger`. Its *Extra Links* open the MLflow run and the model version.
+3. `gate`: scores the challenger and the current `champion` on the same most recent
+   labelled days; promotes the challenger only above the floor and at most the
+   margin worse than the champion (`NIGHTSCORE_GATE_*`). Every decision is a row in
+   `ml.model_decisions` and tags on the MLflow version. `dry_run` mode decides and
+   records without moving the alias.
+
+**Reads** `core.*` · **writes** MLflow (runs, registry), `ml.model_decisions`.
+
+**When it fails:** nothing touches the champion. `train_challenger` fails on a
+training set that breaks its checks (the log lists them) or an unreachable MLflow
+server; re-running is safe: it registers one more challenger version.
+
+**Manual runs** take `cutoff` (YYYY-MM-DD) and `reason`.
+"""
+
+from datetime import date, timedelta
+
+from airflow.sdk import Asset, Param, dag, task
+
+from nightscore.calendar import RETRAIN_SCHEDULE, training_cutoff
+from nightscore.dagkit import DEFAULT_ARGS, END_DATE, SETTINGS, START_DATE, fail_clearly
+
+CHAMPION = Asset(
+    name="ml.champion", uri=f"nightscore://mlflow/models/{SETTINGS.model_name}/champion"
+)
+
+
+@dag(
+    dag_id="retrain",
+    schedule=RETRAIN_SCHEDULE,
+    start_date=START_DATE,
+    end_date=END_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args={**DEFAULT_ARGS, "retries": 1},
+    params={
+        "cutoff": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Train on labelled days before this date (YYYY-MM-DD). Required "
+            "for runs triggered by hand.",
+        ),
+        "reason": Param(
+            "scheduled", type="string", description="Why this training runs; recorded."
+        ),
+    },
+    tags=["nightscore", "training"],
+    doc_md=__doc__,
+)
+def retrain():
+    @task(retries=0)
+    def resolve_cutoff(**context) -> str:
+        params = context["params"]
+        return fail_clearly(
+            lambda: training_cutoff(context.get("logical_date"), params.get("cutoff"))
+        ).isoformat()
+
+    @task(execution_timeout=timedelta(hours=1))
+    def train_challenger(cutoff: str, **context) -> dict:
+        from nightscore import registry, training
+
+        def run():
+            registry.check_server(SETTINGS)
+            return training.train_challenger(
+                date.fromisoformat(cutoff),
+                SETTINGS,
+                trigger=context["params"].get("reason") or "scheduled",
+                airflow_run_id=context["run_id"],
+                progress=print,
+            )
+
+        outcome = fail_clearly(run)
+        # Shown as "MLflow run" / "MLflow model" links (plugins/nightscore_mlflow_links.py).
+        ti = context["ti"]
+        ti.xcom_push(key="mlflow_run_url", value=outcome.model.run_url)
+        ti.xcom_push(key="mlflow_model_url", value=outcome.model.model_url)
+        return outcome.model.to_json()
+
+    @task(outlets=[CHAMPION])
+    def gate(cutoff: str, challenger: dict, **context) -> dict:
+        from nightscore import registry, training
+
+        decision = training.gate_challenger(
+            registry.ModelRef.from_json(challenger),
+            date.fromisoformat(cutoff),
+            SETTINGS,
+            trigger=context["params"].get("reason") or "scheduled",
+            airflow_run_id=context["run_id"],
+        )
+        print(f"{decision.decision} (applied: {decision.applied}): {decision.reason}")
+        return decision.to_json()
+
+    cutoff = resolve_cutoff()
+    gate(cutoff, train_challenger(cutoff))
+
+
+retrain()

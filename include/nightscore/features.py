@@ -1,0 +1,351 @@
+"""The one feature builder: training, scoring and evaluation all call `build_features`.
+
+Features for service date S use only what was known on the evening of S-1: the schedule
+and the weather forecast for S, the reference tables, and outcomes up to S-2 (the
+outcomes of S-1 land the morning after S is scored). The SQL below enforces that in one
+place: every history window ends two days before the flight's service date.
+
+The query runs in the warehouse, so history is aggregated where the data lives and the
+result can be streamed out in chunks (`iter_feature_chunks`) for large nights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Engine, text
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Identify a flight; never model inputs.
+KEY_COLUMNS = ("service_date", "carrier", "flight", "origin")
+LABEL = "disrupted"
+# Categorical inputs, encoded with a vocabulary stored with the model.
+CATEGORICAL = ("carrier", "origin", "dest")
+# Trailing history: outcomes of days [S - HISTORY_DAYS - 1, S - 2], i.e. 28 labelled days.
+HISTORY_DAYS = 28
+HISTORY_LAG_DAYS = 2
+# Rates are shrunk towards the window's overall rate with this many pseudo-flights, so a
+# route flown twice does not get a rate of 0 or 1.
+PRIOR_WEIGHT = 20
+
+SCHEDULE_FEATURES = (
+    "month",
+    "day_of_week",
+    "dep_hour",
+    "dep_minute",
+    "arr_hour",
+    "distance",
+    "days_to_holiday",
+    "origin_hour_departures",
+    "origin_day_departures",
+    "carrier_day_departures",
+    "plane_leg_of_day",
+)
+WEATHER_FEATURES = (
+    "temp",
+    "dewp",
+    "humid",
+    "wind_speed",
+    "wind_gust",
+    "precip",
+    "pressure",
+    "visib",
+    # The day's weather at the origin, as forecast the evening before: storms that delay
+    # the morning delay the evening too.
+    "day_precip",
+    "day_precip_hours",
+    "day_min_visib",
+    "day_max_wind_speed",
+    "precip_before_departure",
+    "min_visib_before_departure",
+)
+PLANE_FEATURES = ("plane_age", "plane_seats", "plane_engines", "plane_known")
+HISTORY_FEATURES = (
+    "hist_carrier_rate",
+    "hist_route_rate",
+    "hist_origin_hour_rate",
+    "hist_route_hour_rate",
+    "hist_flight_rate",
+    "hist_dest_rate",
+    "hist_flight_count",
+    "last_day_origin_rate",
+    "last_day_carrier_rate",
+)
+NUMERIC_FEATURES = SCHEDULE_FEATURES + WEATHER_FEATURES + PLANE_FEATURES + HISTORY_FEATURES
+FEATURES = CATEGORICAL + NUMERIC_FEATURES
+
+# One CTE per history rate: the grouping columns, the window (in days before S, inclusive).
+_HISTORY = {
+    # name: (key columns, first day back, last day back)
+    "carrier": (("carrier",), HISTORY_DAYS + 1, HISTORY_LAG_DAYS),
+    "route": (("origin", "dest"), HISTORY_DAYS + 1, HISTORY_LAG_DAYS),
+    "origin_hour": (("origin", "dep_hour"), HISTORY_DAYS + 1, HISTORY_LAG_DAYS),
+    "route_hour": (("origin", "dest", "dep_hour"), HISTORY_DAYS + 1, HISTORY_LAG_DAYS),
+    "flight": (("carrier", "flight", "origin"), HISTORY_DAYS + 1, HISTORY_LAG_DAYS),
+    "dest": (("dest",), HISTORY_DAYS + 1, HISTORY_LAG_DAYS),
+    "all": ((), HISTORY_DAYS + 1, HISTORY_LAG_DAYS),
+    "last_origin": (("origin",), HISTORY_LAG_DAYS, HISTORY_LAG_DAYS),
+    "last_carrier": (("carrier",), HISTORY_LAG_DAYS, HISTORY_LAG_DAYS),
+    "last_all": ((), HISTORY_LAG_DAYS, HISTORY_LAG_DAYS),
+}
+
+
+def _history_cte(name: str) -> str:
+    """Trailing sums of flights and disruptions per key, at every (S, key) the night needs.
+
+    Daily counts and one zero "probe" row per (S, key) go through a RANGE window that
+    ends `last` days before the row's date, so the probe sees exactly its window and
+    nothing from S-1 onwards.
+    """
+    keys, first, last = _HISTORY[name]
+    cols = "".join(f"{k}, " for k in keys)
+    partition = f"PARTITION BY {', '.join(keys)} " if keys else ""
+    return f"""
+    hist_{name} AS (
+        SELECT service_date, {cols}n, k FROM (
+            SELECT service_date, {cols}probe,
+                   sum(n) OVER w AS n, sum(k) OVER w AS k
+            FROM (
+                SELECT service_date, {cols}count(*) AS n, sum(disrupted::int) AS k,
+                       false AS probe
+                FROM labelled GROUP BY service_date{"".join(f", {k}" for k in keys)}
+                UNION ALL
+                SELECT DISTINCT service_date, {cols}0, 0, true FROM night
+            ) rows
+            WINDOW w AS ({partition}ORDER BY service_date
+                         RANGE BETWEEN '{first} days' PRECEDING AND '{last} days' PRECEDING)
+        ) windowed
+        WHERE probe
+    )"""
+
+
+def _rate(name: str, prior: str) -> str:
+    return f"(coalesce(hist_{name}.k, 0) + {PRIOR_WEIGHT} * {prior}) / (coalesce(hist_{name}.n, 0) + {PRIOR_WEIGHT})"
+
+
+def _join(name: str) -> str:
+    keys, _, _ = _HISTORY[name]
+    on = " AND ".join(
+        [f"hist_{name}.service_date = night.service_date"]
+        + [f"hist_{name}.{k} = night.{k}" for k in keys]
+    )
+    return f"LEFT JOIN hist_{name} ON {on}"
+
+
+@lru_cache(maxsize=1)
+def feature_sql() -> str:
+    """The feature query, with parameters :start, :end (service dates) and :holidays."""
+    histories = ",".join(_history_cte(name) for name in _HISTORY)
+    joins = "\n    ".join(_join(name) for name in _HISTORY)
+    prior = "coalesce(hist_all.k::float8 / nullif(hist_all.n, 0), 0.25)"
+    last_prior = "coalesce(hist_last_all.k::float8 / nullif(hist_last_all.n, 0), 0.25)"
+    return f"""
+WITH night AS (
+    SELECT f.service_date, f.carrier, f.flight, f.origin, f.dest, f.tailnum, f.distance,
+           f.sched_dep_time / 100 AS dep_hour, f.sched_dep_time % 100 AS dep_minute,
+           (f.sched_arr_time / 100) % 24 AS arr_hour,
+           count(*) OVER (PARTITION BY f.service_date, f.origin, f.sched_dep_time / 100)
+               AS origin_hour_departures,
+           count(*) OVER (PARTITION BY f.service_date, f.origin) AS origin_day_departures,
+           count(*) OVER (PARTITION BY f.service_date, f.carrier) AS carrier_day_departures,
+           CASE WHEN f.tailnum IS NULL THEN 0 ELSE
+               row_number() OVER (PARTITION BY f.service_date, f.tailnum
+                                  ORDER BY f.sched_dep_time, f.flight) END AS plane_leg_of_day
+    FROM core.flights f
+    WHERE f.service_date BETWEEN :start AND :end
+),
+labelled AS (
+    SELECT f.service_date, f.carrier, f.flight, f.origin, f.dest,
+           f.sched_dep_time / 100 AS dep_hour,
+           (o.cancelled OR o.diverted OR o.arr_delay >= 15) AS disrupted
+    FROM core.outcomes o
+    JOIN core.flights f USING (service_date, carrier, flight, origin)
+    WHERE o.service_date BETWEEN CAST(:start AS date) - {HISTORY_DAYS + 1}
+                             AND CAST(:end AS date) - {HISTORY_LAG_DAYS}
+      AND (o.cancelled OR o.diverted OR o.arr_delay IS NOT NULL)
+),
+hourly AS (
+    -- One row per local hour (the autumn DST change repeats an hour: keep the first).
+    SELECT DISTINCT ON (origin, service_date, hour) *
+    FROM core.weather
+    WHERE service_date BETWEEN :start AND :end
+    ORDER BY origin, service_date, hour, time_hour
+),
+weather AS (
+    SELECT origin, service_date, hour, temp, dewp, humid, wind_speed, wind_gust, precip,
+           pressure, visib,
+           sum(coalesce(precip, 0)) OVER day AS day_precip,
+           count(*) FILTER (WHERE precip > 0) OVER day AS day_precip_hours,
+           min(visib) OVER day AS day_min_visib,
+           max(wind_speed) OVER day AS day_max_wind_speed,
+           sum(coalesce(precip, 0)) OVER before AS precip_before_departure,
+           min(visib) OVER before AS min_visib_before_departure
+    FROM hourly
+    WINDOW day AS (PARTITION BY origin, service_date),
+           before AS (PARTITION BY origin, service_date ORDER BY hour
+                      RANGE BETWEEN 3 PRECEDING AND CURRENT ROW)
+),{histories}
+SELECT night.service_date, night.carrier, night.flight, night.origin, night.dest,
+       extract(month FROM night.service_date)::int AS month,
+       extract(isodow FROM night.service_date)::int AS day_of_week,
+       night.dep_hour, night.dep_minute, night.arr_hour, night.distance,
+       (SELECT min(abs(h - night.service_date)) FROM unnest(CAST(:holidays AS date[])) h)
+           AS days_to_holiday,
+       night.origin_hour_departures, night.origin_day_departures,
+       night.carrier_day_departures, night.plane_leg_of_day,
+       w.temp, w.dewp, w.humid, w.wind_speed, w.wind_gust, w.precip, w.pressure, w.visib,
+       w.day_precip, w.day_precip_hours, w.day_min_visib, w.day_max_wind_speed,
+       w.precip_before_departure, w.min_visib_before_departure,
+       extract(year FROM night.service_date)::int - p.year AS plane_age,
+       p.seats AS plane_seats, p.engines AS plane_engines,
+       (p.tailnum IS NOT NULL)::int AS plane_known,
+       {_rate("carrier", prior)} AS hist_carrier_rate,
+       {_rate("route", prior)} AS hist_route_rate,
+       {_rate("origin_hour", prior)} AS hist_origin_hour_rate,
+       {_rate("route_hour", prior)} AS hist_route_hour_rate,
+       {_rate("flight", prior)} AS hist_flight_rate,
+       {_rate("dest", prior)} AS hist_dest_rate,
+       coalesce(hist_flight.n, 0) AS hist_flight_count,
+       {_rate("last_origin", last_prior)} AS last_day_origin_rate,
+       {_rate("last_carrier", last_prior)} AS last_day_carrier_rate,
+       CASE WHEN o.service_date IS NULL THEN NULL
+            ELSE (o.cancelled OR o.diverted OR o.arr_delay >= 15)::int END AS {LABEL}
+FROM night
+LEFT JOIN weather w
+       ON w.origin = night.origin AND w.service_date = night.service_date
+      AND w.hour = night.dep_hour
+LEFT JOIN core.planes p ON p.tailnum = night.tailnum
+LEFT JOIN core.outcomes o
+       ON o.service_date = night.service_date AND o.carrier = night.carrier
+      AND o.flight = night.flight AND o.origin = night.origin
+    {joins}
+ORDER BY night.service_date, night.carrier, night.flight, night.origin
+"""
+
+
+@lru_cache(maxsize=8)
+def us_holidays(first_year: int, last_year: int) -> tuple[date, ...]:
+    """US federal holidays, plus Thanksgiving's Friday and Christmas Eve (travel peaks)."""
+    from pandas.tseries.holiday import USFederalHolidayCalendar
+
+    found = USFederalHolidayCalendar().holidays(f"{first_year}-01-01", f"{last_year}-12-31")
+    days = {d.date() for d in found}
+    days |= {d + timedelta(days=1) for d in days if d.month == 11 and d.weekday() == 3}
+    days |= {date(y, 12, 24) for y in range(first_year, last_year + 1)}
+    return tuple(sorted(days))
+
+
+def _params(start: date, end: date) -> dict[str, Any]:
+    if end < start:
+        raise ValueError(f"feature window ends ({end}) before it starts ({start})")
+    holidays = us_holidays(start.year - 1, end.year + 1)
+    return {"start": start, "end": end, "holidays": [d.isoformat() for d in holidays]}
+
+
+_DTYPES = {name: "float64" for name in NUMERIC_FEATURES} | {"flight": "int64"}
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
+    frame["service_date"] = pd.to_datetime(frame["service_date"]).dt.date
+    frame = frame.astype(_DTYPES)
+    frame[LABEL] = frame[LABEL].astype("Int8")
+    return frame
+
+
+# The CTEs hide row counts from the planner, which then picks merge and nested-loop
+# joins that rescan tens of millions of rows; hash joins are right at every size here.
+_PLANNER = ("SET LOCAL enable_mergejoin = off", "SET LOCAL enable_nestloop = off")
+
+
+@contextmanager
+def _feature_rows(
+    source: Engine | Connection, start: date, end: date, chunk_rows: int | None = None
+):
+    """Run the feature query in its own transaction (or the caller's); yield the result."""
+    with ExitStack() as stack:
+        if isinstance(source, Engine):
+            conn = stack.enter_context(source.connect())
+            stack.enter_context(conn.begin())
+        else:
+            conn = source
+        for statement in _PLANNER:
+            conn.exec_driver_sql(statement)
+        if chunk_rows:
+            conn = conn.execution_options(stream_results=True, max_row_buffer=chunk_rows)
+        yield conn.execute(text(feature_sql()), _params(start, end))
+
+
+def build_features(source: Engine | Connection, start: date, end: date) -> pd.DataFrame:
+    """Features (and the label, NULL until outcomes land) for every flight of [start, end].
+
+    Given a Connection, it runs in the caller's transaction.
+    Rows are keyed by KEY_COLUMNS and ordered by them.
+    """
+    import pandas as pd
+
+    with _feature_rows(source, start, end) as result:
+        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    return _typed(frame)
+
+
+def iter_feature_chunks(
+    source: Engine, start: date, end: date, chunk_rows: int = 100_000
+) -> Iterator[pd.DataFrame]:
+    """The same rows as `build_features`, streamed through a server-side cursor."""
+    import pandas as pd
+
+    with _feature_rows(source, start, end, chunk_rows) as result:
+        columns = list(result.keys())
+        while rows := result.fetchmany(chunk_rows):
+            yield _typed(pd.DataFrame(rows, columns=columns))
+
+
+# --- model input ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How categorical values become model inputs: stored with the model, reused at scoring.
+
+    Values not seen in training become missing, which the trees handle.
+    """
+
+    vocabulary: Mapping[str, Sequence[str]]
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame) -> Encoding:
+        return cls({col: sorted(frame[col].dropna().unique().tolist()) for col in CATEGORICAL})
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {col: list(values) for col, values in self.vocabulary.items()}
+
+    def model_input(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The model's input columns, in FEATURES order, all float64."""
+        import numpy as np
+        import pandas as pd
+
+        missing = [c for c in FEATURES if c not in frame.columns]
+        if missing:
+            raise ValueError(f"feature frame lacks columns: {', '.join(missing)}")
+        data = {}
+        for col in FEATURES:
+            if col in self.vocabulary:
+                codes = pd.Categorical(frame[col], categories=self.vocabulary[col]).codes
+                data[col] = np.where(codes < 0, np.nan, codes).astype("float64")
+            else:
+                data[col] = frame[col].to_numpy(dtype="float64", na_value=np.nan)
+        return pd.DataFrame(data, index=frame.index)
+
+
+def feature_types() -> list[str]:
+    """XGBoost feature types for FEATURES: categorical codes as 'c', the rest as 'q'."""
+    return ["c" if col in CATEGORICAL else "q" for col in FEATURES]
