@@ -1,13 +1,22 @@
 """
-### nightly_scoring: tonight's flights, validated and loaded (scoring follows)
+### nightly_scoring: tonight's flights, validated, loaded and scored
 
 Runs every evening at 22:00 UTC for service date **S = the next day**: the day the
 flights fly. It waits for the *schedule batch* of S in the landing zone (flights
 planned for S and the hourly weather at EWR, JFK and LGA), validates it with Great
-Expectations and loads it into `core.flights` and `core.weather`.
+Expectations and loads it into `core.flights` and `core.weather`. Then it scores S:
 
-**Reads** `{landing}/schedules/service_date=S/` · **writes** `ops.batches`,
-`core.flights`, `core.weather` (and `monitoring.alerts` when something is wrong).
+- `plan_scoring` pins the model with the registry alias `champion` (the same version
+  for every partition) and checks its signature against the feature builder;
+- `score_partition` (mapped, `NIGHTSCORE_SCORING_PARTITIONS` copies, default 1) builds
+  the features of its share of S's flights in the warehouse, scores them in chunks and
+  stages the predictions;
+- `publish_predictions` replaces S's rows in `scoring.predictions` in one transaction
+  and publishes the `scoring.predictions` Asset.
+
+**Reads** `{landing}/schedules/service_date=S/`, `core.*`, the MLflow registry ·
+**writes** `ops.batches`, `core.flights`, `core.weather`, `scoring.runs`,
+`scoring.predictions` (and `monitoring.alerts` when something is wrong).
 
 **When it fails**
 - `wait_for_schedule_batch` timed out: the batch never landed; an alert is queued.
@@ -16,7 +25,10 @@ Expectations and loads it into `core.flights` and `core.weather`.
   alert say which expectations failed, with example values, and link the Data Docs.
   Nothing was loaded. Fix the data upstream (or run
   `nightscore ingest schedule --service-date S --path FIXED_FOLDER`), then clear the run.
-- Re-running is safe: loading replaces S's rows in one transaction.
+- `plan_scoring` failed: there is no `champion` (run the `retrain` DAG), or the
+  champion's signature does not match the features (retrain); an alert is queued.
+- Re-running is safe: loading and publishing each replace S's rows in one
+  transaction, and the previous predictions stay until the new ones are complete.
 
 **Manual runs** need the `service_date` param (`{"service_date": "2013-02-07"}`).
 """
@@ -29,6 +41,7 @@ from nightscore.dagkit import (
     END_DATE,
     START_DATE,
     ingestion_tasks,
+    scoring_tasks,
     service_date_param,
 )
 
@@ -46,7 +59,8 @@ from nightscore.dagkit import (
     doc_md=__doc__,
 )
 def nightly_scoring():
-    ingestion_tasks("schedule", scoring_service_date)
+    loaded = ingestion_tasks("schedule", scoring_service_date)
+    scoring_tasks(loaded)
 
 
 nightly_scoring()

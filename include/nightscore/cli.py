@@ -122,6 +122,29 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score(args: argparse.Namespace) -> int:
+    from nightscore import scoring
+    from nightscore.config import load_settings
+
+    settings = load_settings()
+    try:
+        if args.partitions == 1:
+            result = scoring.score(
+                args.service_date, settings, progress=lambda m: print(m, flush=True)
+            )
+        else:
+            planned = scoring.plan(args.service_date, settings, args.partitions)
+            for part in range(args.partitions):
+                rows = scoring.score_partition(planned, part, settings)
+                print(f"  partition {part + 1}/{args.partitions}: {rows:,} rows", flush=True)
+            result = scoring.publish(planned, settings)
+    except scoring.ScoringError as exc:
+        print(f"scoring failed: {exc}", file=sys.stderr)
+        return 1
+    print(result.summary)
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from nightscore.demo import run_demo
 
@@ -204,6 +227,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--reason", default="manual", help="why: recorded with the decision")
     train.set_defaults(func=_train)
+
+    score = sub.add_parser(
+        "score", help="score a service date with the champion into scoring.predictions"
+    )
+    score.add_argument("--service-date", type=_date, required=True)
+    score.add_argument(
+        "--partitions", type=int, default=1, help="split the night into K partitions"
+    )
+    score.set_defaults(func=_score)
 
     evaluate = sub.add_parser(
         "evaluate", help="the fixed quality protocol: train before 2013-09-01, test Sep-Dec"

@@ -92,6 +92,8 @@ class Settings:
     gate_mode: str = "enforce"  # or "dry_run": decide and record, never move the alias
     gate_floor_roc_auc: float = 0.70
     gate_margin: float = 0.01
+    # Scoring: split a night into this many partitions, scored by mapped tasks.
+    scoring_partitions: int = 1
 
     @property
     def warehouse_sqlalchemy_url(self) -> str:
@@ -133,6 +135,7 @@ def load_settings() -> Settings:
         gate_mode=_gate_mode(_get("NIGHTSCORE_GATE_MODE", "enforce")),
         gate_floor_roc_auc=float(_get("NIGHTSCORE_GATE_FLOOR_ROC_AUC", "0.70")),
         gate_margin=float(_get("NIGHTSCORE_GATE_MARGIN", "0.01")),
+        scoring_partitions=int(_get("NIGHTSCORE_SCORING_PARTITIONS", "1")),
         alert_email_to=tuple(
             a.strip() for a in _get("NIGHTSCORE_ALERT_EMAIL_TO", "").split(",") if a.strip()
         ),

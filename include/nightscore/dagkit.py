@@ -56,11 +56,19 @@ def fail_clearly(fn: Callable[[], Any]) -> Any:
     """
     from nightscore.ingest import IngestError
     from nightscore.registry import NoChampionError, RegistryError
+    from nightscore.scoring import ScoringError
     from nightscore.training import TrainingError
 
     try:
         return fn()
-    except (IngestError, TrainingError, RegistryError, NoChampionError, ValueError) as exc:
+    except (
+        IngestError,
+        TrainingError,
+        RegistryError,
+        NoChampionError,
+        ScoringError,
+        ValueError,
+    ) as exc:
         raise AirflowFailException(str(exc)) from None
 
 
@@ -131,6 +139,49 @@ def ingestion_tasks(kind: BatchKind, resolve: Callable[[datetime | None, Any], d
     batch_id = validate_batch(day)
     waited >> batch_id
     return load_batch(day, batch_id)
+
+
+def scoring_tasks(after: Any) -> Any:
+    """plan -> score_partition (mapped over K partitions) -> publish, after `after`."""
+
+    @task(task_id="plan_scoring", retries=0)
+    def plan_scoring(**context) -> dict:
+        from nightscore import scoring
+
+        day = date.fromisoformat(context["ti"].xcom_pull(task_ids="resolve_service_date"))
+        planned = fail_clearly(
+            lambda: scoring.plan(
+                day, SETTINGS, SETTINGS.scoring_partitions, airflow_run_id=context["run_id"]
+            )
+        )
+        print(
+            f"scoring {day} with {SETTINGS.model_name} v{planned['model_version']} in "
+            f"{planned['parts']} partition(s); scoring run {planned['scoring_run_id']}"
+        )
+        return planned
+
+    @task(task_id="score_partition", map_index_template="{{ part }}")
+    def score_partition(planned: dict, part: int, **context) -> int:
+        from nightscore import scoring
+
+        rows = scoring.score_partition(planned, part, SETTINGS, airflow_run_id=context["run_id"])
+        print(f"partition {part + 1}/{planned['parts']}: {rows:,} flights scored and staged")
+        return rows
+
+    @task(task_id="publish_predictions", outlets=[core_asset("scoring.predictions")])
+    def publish_predictions(planned: dict, staged: list[int]) -> int:
+        from nightscore import scoring
+
+        result = fail_clearly(lambda: scoring.publish(planned, SETTINGS))
+        print(result.summary)
+        return result.rows
+
+    planned = plan_scoring()
+    after >> planned
+    staged = score_partition.partial(planned=planned).expand(
+        part=list(range(SETTINGS.scoring_partitions))
+    )
+    return publish_predictions(planned, staged)
 
 
 def _parts(kind: BatchKind) -> list[str]:

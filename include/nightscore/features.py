@@ -31,6 +31,7 @@ CATEGORICAL = ("carrier", "origin", "dest")
 # Trailing history: outcomes of days [S - HISTORY_DAYS - 1, S - 2], i.e. 28 labelled days.
 HISTORY_DAYS = 28
 HISTORY_LAG_DAYS = 2
+RECENT_DAYS = 7
 # Rates are shrunk towards the window's overall rate with this many pseudo-flights, so a
 # route flown twice does not get a rate of 0 or 1.
 PRIOR_WEIGHT = 20
@@ -46,7 +47,9 @@ SCHEDULE_FEATURES = (
     "origin_hour_departures",
     "origin_day_departures",
     "carrier_day_departures",
+    "nyc_hour_departures",
     "plane_leg_of_day",
+    "plane_prev_gap_min",
 )
 WEATHER_FEATURES = (
     "temp",
@@ -65,6 +68,8 @@ WEATHER_FEATURES = (
     "day_max_wind_speed",
     "precip_before_departure",
     "min_visib_before_departure",
+    "precip_after_departure",
+    "nyc_day_precip",
 )
 PLANE_FEATURES = ("plane_age", "plane_seats", "plane_engines", "plane_known")
 HISTORY_FEATURES = (
@@ -75,6 +80,9 @@ HISTORY_FEATURES = (
     "hist_flight_rate",
     "hist_dest_rate",
     "hist_flight_count",
+    "hist_plane_rate",
+    "recent_origin_rate",
+    "recent_carrier_rate",
     "last_day_origin_rate",
     "last_day_carrier_rate",
 )
@@ -90,7 +98,12 @@ _HISTORY = {
     "route_hour": (("origin", "dest", "dep_hour"), HISTORY_DAYS + 1, HISTORY_LAG_DAYS),
     "flight": (("carrier", "flight", "origin"), HISTORY_DAYS + 1, HISTORY_LAG_DAYS),
     "dest": (("dest",), HISTORY_DAYS + 1, HISTORY_LAG_DAYS),
+    "plane": (("tailnum",), HISTORY_DAYS + 1, HISTORY_LAG_DAYS),
     "all": ((), HISTORY_DAYS + 1, HISTORY_LAG_DAYS),
+    # The last week: a trend that the 28 days smooth away.
+    "recent_origin": (("origin",), RECENT_DAYS + 1, HISTORY_LAG_DAYS),
+    "recent_carrier": (("carrier",), RECENT_DAYS + 1, HISTORY_LAG_DAYS),
+    "recent_all": ((), RECENT_DAYS + 1, HISTORY_LAG_DAYS),
     "last_origin": (("origin",), HISTORY_LAG_DAYS, HISTORY_LAG_DAYS),
     "last_carrier": (("carrier",), HISTORY_LAG_DAYS, HISTORY_LAG_DAYS),
     "last_all": ((), HISTORY_LAG_DAYS, HISTORY_LAG_DAYS),
@@ -146,6 +159,7 @@ def feature_sql() -> str:
     joins = "\n    ".join(_join(name) for name in _HISTORY)
     prior = "coalesce(hist_all.k::float8 / nullif(hist_all.n, 0), 0.25)"
     last_prior = "coalesce(hist_last_all.k::float8 / nullif(hist_last_all.n, 0), 0.25)"
+    recent_prior = "coalesce(hist_recent_all.k::float8 / nullif(hist_recent_all.n, 0), 0.25)"
     return f"""
 WITH night AS (
     SELECT f.service_date, f.carrier, f.flight, f.origin, f.dest, f.tailnum, f.distance,
@@ -155,6 +169,13 @@ WITH night AS (
                AS origin_hour_departures,
            count(*) OVER (PARTITION BY f.service_date, f.origin) AS origin_day_departures,
            count(*) OVER (PARTITION BY f.service_date, f.carrier) AS carrier_day_departures,
+           count(*) OVER (PARTITION BY f.service_date, f.sched_dep_time / 100)
+               AS nyc_hour_departures,
+           CASE WHEN f.tailnum IS NOT NULL THEN
+               (f.sched_dep_time / 100 * 60 + f.sched_dep_time % 100)
+               - lag(f.sched_dep_time / 100 * 60 + f.sched_dep_time % 100)
+                 OVER (PARTITION BY f.service_date, f.tailnum
+                       ORDER BY f.sched_dep_time, f.flight) END AS plane_prev_gap_min,
            CASE WHEN f.tailnum IS NULL THEN 0 ELSE
                row_number() OVER (PARTITION BY f.service_date, f.tailnum
                                   ORDER BY f.sched_dep_time, f.flight) END AS plane_leg_of_day
@@ -162,7 +183,7 @@ WITH night AS (
     WHERE f.service_date BETWEEN :start AND :end
 ),
 labelled AS (
-    SELECT f.service_date, f.carrier, f.flight, f.origin, f.dest,
+    SELECT f.service_date, f.carrier, f.flight, f.origin, f.dest, f.tailnum,
            f.sched_dep_time / 100 AS dep_hour,
            (o.cancelled OR o.diverted OR o.arr_delay >= 15) AS disrupted
     FROM core.outcomes o
@@ -186,11 +207,16 @@ weather AS (
            min(visib) OVER day AS day_min_visib,
            max(wind_speed) OVER day AS day_max_wind_speed,
            sum(coalesce(precip, 0)) OVER before AS precip_before_departure,
-           min(visib) OVER before AS min_visib_before_departure
+           min(visib) OVER before AS min_visib_before_departure,
+           coalesce(sum(coalesce(precip, 0)) OVER after, 0) AS precip_after_departure,
+           sum(coalesce(precip, 0)) OVER nyc / 3 AS nyc_day_precip
     FROM hourly
     WINDOW day AS (PARTITION BY origin, service_date),
            before AS (PARTITION BY origin, service_date ORDER BY hour
-                      RANGE BETWEEN 3 PRECEDING AND CURRENT ROW)
+                      RANGE BETWEEN 3 PRECEDING AND CURRENT ROW),
+           after AS (PARTITION BY origin, service_date ORDER BY hour
+                     RANGE BETWEEN 1 FOLLOWING AND 3 FOLLOWING),
+           nyc AS (PARTITION BY service_date)
 ),{histories}
 SELECT night.service_date, night.carrier, night.flight, night.origin, night.dest,
        extract(month FROM night.service_date)::int AS month,
@@ -199,10 +225,12 @@ SELECT night.service_date, night.carrier, night.flight, night.origin, night.dest
        (SELECT min(abs(h - night.service_date)) FROM unnest(CAST(:holidays AS date[])) h)
            AS days_to_holiday,
        night.origin_hour_departures, night.origin_day_departures,
-       night.carrier_day_departures, night.plane_leg_of_day,
+       night.carrier_day_departures, night.nyc_hour_departures, night.plane_leg_of_day,
+       night.plane_prev_gap_min,
        w.temp, w.dewp, w.humid, w.wind_speed, w.wind_gust, w.precip, w.pressure, w.visib,
        w.day_precip, w.day_precip_hours, w.day_min_visib, w.day_max_wind_speed,
-       w.precip_before_departure, w.min_visib_before_departure,
+       w.precip_before_departure, w.min_visib_before_departure, w.precip_after_departure,
+       w.nyc_day_precip,
        extract(year FROM night.service_date)::int - p.year AS plane_age,
        p.seats AS plane_seats, p.engines AS plane_engines,
        (p.tailnum IS NOT NULL)::int AS plane_known,
@@ -213,6 +241,9 @@ SELECT night.service_date, night.carrier, night.flight, night.origin, night.dest
        {_rate("flight", prior)} AS hist_flight_rate,
        {_rate("dest", prior)} AS hist_dest_rate,
        coalesce(hist_flight.n, 0) AS hist_flight_count,
+       {_rate("plane", prior)} AS hist_plane_rate,
+       {_rate("recent_origin", recent_prior)} AS recent_origin_rate,
+       {_rate("recent_carrier", recent_prior)} AS recent_carrier_rate,
        {_rate("last_origin", last_prior)} AS last_day_origin_rate,
        {_rate("last_carrier", last_prior)} AS last_day_carrier_rate,
        CASE WHEN o.service_date IS NULL THEN NULL
@@ -252,7 +283,8 @@ def _params(start: date, end: date) -> dict[str, Any]:
 _DTYPES = {name: "float64" for name in NUMERIC_FEATURES} | {"flight": "int64"}
 
 
-def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+def typed_features(frame: pd.DataFrame) -> pd.DataFrame:
+    """The feature frame's dtypes, however it was read (a cursor, or COPY's CSV)."""
     import pandas as pd
 
     frame["service_date"] = pd.to_datetime(frame["service_date"]).dt.date
@@ -294,7 +326,7 @@ def build_features(source: Engine | Connection, start: date, end: date) -> pd.Da
 
     with _feature_rows(source, start, end) as result:
         frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-    return _typed(frame)
+    return typed_features(frame)
 
 
 def iter_feature_chunks(
@@ -306,7 +338,7 @@ def iter_feature_chunks(
     with _feature_rows(source, start, end, chunk_rows) as result:
         columns = list(result.keys())
         while rows := result.fetchmany(chunk_rows):
-            yield _typed(pd.DataFrame(rows, columns=columns))
+            yield typed_features(pd.DataFrame(rows, columns=columns))
 
 
 # --- model input ----------------------------------------------------------------------
