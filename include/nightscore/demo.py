@@ -23,13 +23,16 @@ import httpx
 from nightscore import config, runtime
 from nightscore.calendar import date_range, days_before
 from nightscore.contract import BATCH_KINDS
+from nightscore.landing import REPLAY_FIRST
 
-DEMO_DAGS = ("replay_source", "load_history", "nightly_scoring", "ingest_outcomes")
+DEMO_DAGS = ("replay_source", "load_history", "retrain", "nightly_scoring", "ingest_outcomes")
 EVENING_DAGS = ("replay_source", "nightly_scoring")
 DAILY_DAGS = (*EVENING_DAGS, "ingest_outcomes")
 DEFAULT_START = date(2013, 2, 7)
 DEFAULT_END = date(2013, 2, 13)
-HISTORY_DAYS = 14
+# History before the window: as much of 2013 as there is, up to 60 days. The first
+# champion trains on it, and the features look back 28 days.
+HISTORY_DAYS = 60
 FINISHED = ("success", "failed")
 PARSE_TIMEOUT_S = 120.0
 DEFAULT_TIMEOUT_S = 45 * 60
@@ -306,9 +309,18 @@ def _parse_timeout_message(
 def bootstrap(client: AirflowClient, first_day: date, deadline: float) -> Run:
     """Load the days before the window, so features have history to look back on."""
     start, end = days_before(first_day, HISTORY_DAYS)
+    start = max(start, REPLAY_FIRST)
     label = f"{start} to {end}"
     conf = {"start_date": start.isoformat(), "end_date": end.isoformat(), "replay": True}
     run = trigger(client, "load_history", label, conf)
+    wait_for_runs(client, [run], Progress(1), deadline)
+    return run
+
+
+def train_champion(client: AirflowClient, cutoff: date, deadline: float) -> Run:
+    """Train on the history through `retrain`; the gate makes the first model champion."""
+    conf = {"cutoff": cutoff.isoformat(), "reason": "demo: the first champion"}
+    run = trigger(client, "retrain", f"cutoff {cutoff}", conf)
     wait_for_runs(client, [run], Progress(1), deadline)
     return run
 
@@ -350,6 +362,23 @@ _ROWS_PER_DAY = """
     GROUP BY service_date
 """
 _PENDING_ALERTS = "SELECT count(*) FROM monitoring.alerts WHERE status = 'pending'"
+_PREDICTIONS_PER_DAY = """
+    SELECT service_date, count(*) FROM scoring.predictions
+    WHERE service_date BETWEEN %(start)s AND %(end)s
+    GROUP BY service_date
+"""
+_CHAMPION = """
+    SELECT model_name, version, champion_from, roc_auc_at_promotion
+    FROM analytics.champion_history WHERE champion_until IS NULL
+"""
+_RISKIEST = """
+    SELECT service_date, carrier, flight, origin, dest, to_char(sched_departure_local, 'HH24:MI'),
+           risk
+    FROM analytics.predictions
+    WHERE service_date = (SELECT max(service_date) FROM scoring.predictions
+                          WHERE service_date BETWEEN %(start)s AND %(end)s)
+    ORDER BY risk DESC LIMIT 5
+"""
 
 
 def _query(connection: Any, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]] | None:
@@ -386,14 +415,18 @@ def summary(
             for table in ("flights", "weather", "outcomes")
         }
         alerts = _query(connection, _PENDING_ALERTS, {})
+        predictions = _query(connection, _PREDICTIONS_PER_DAY, params)
+        champion = _query(connection, _CHAMPION, {})
+        riskiest = _query(connection, _RISKIEST, params)
     connection.close()
 
     status = {(kind, day): (state, error) for kind, day, state, error in batches or []}
     rows = {table: dict(found or []) for table, found in counts.items()}
+    rows["predictions"] = dict(predictions or [])
     lines = [
         f"Warehouse, service dates {start} to {end}:",
         f"  {'service date':<12}  {'schedule':<9}  {'outcomes':<9}  "
-        f"{'flights':>7}  {'weather':>7}  {'outcomes':>8}",
+        f"{'flights':>7}  {'weather':>7}  {'outcomes':>8}  {'scored':>6}",
     ]
     for day in date_range(start, end):
         schedule = status.get(("schedule", day), ("-", None))[0]
@@ -401,7 +434,7 @@ def summary(
         lines.append(
             f"  {day.isoformat():<12}  {schedule:<9}  {outcomes:<9}  "
             f"{rows['flights'].get(day, 0):>7}  {rows['weather'].get(day, 0):>7}  "
-            f"{rows['outcomes'].get(day, 0):>8}"
+            f"{rows['outcomes'].get(day, 0):>8}  {rows['predictions'].get(day, 0):>6}"
         )
     rejected = [
         (day, kind, status[(kind, day)][1])
@@ -421,6 +454,15 @@ def summary(
     missing = [f"core.{table}" for table, found in counts.items() if found is None]
     if missing:
         lines.append(f"  (missing: {', '.join(missing)})")
+    for name, version, since, roc_auc in champion or []:
+        lines.append(
+            f"Champion: {name} v{version} (since {since:%Y-%m-%d %H:%M}, ROC AUC "
+            f"{roc_auc:.3f} on its gate window)"
+        )
+    if riskiest:
+        lines.append(f"Riskiest flights of {riskiest[0][0]} (analytics.predictions):")
+        for _, carrier, flight, origin, dest, departs, risk in riskiest:
+            lines.append(f"  {carrier} {flight:<5} {origin}-{dest}  {departs}  risk {risk:.2f}")
     pending = "n/a (monitoring.alerts is missing)" if alerts is None else str(alerts[0][0])
     lines.append(f"Pending alerts: {pending}")
     if ui_url:
@@ -470,7 +512,7 @@ def run_demo(
             _drive(client, stack, first, last, deadline)
         finally:
             client.close()
-        print("\n5. Summary", flush=True)
+        print("\n6. Summary", flush=True)
         print(_safe_summary(stack, first, last))
         print(f"Done in {_minutes(time.monotonic() - started)}.")
     except (DemoError, RuntimeError) as exc:
@@ -530,7 +572,12 @@ def _drive(
     print("\n3. Loading the history before the window", flush=True)
     bootstrap(client, first, deadline)
 
-    print("\n4. Replaying the window, one service date after the other", flush=True)
+    print("\n4. Training the first champion on that history (retrain DAG)", flush=True)
+    run = train_champion(client, first, deadline)
+    if run.state != "success":
+        raise DemoError("the retrain run failed, so nothing can be scored; see the Airflow UI")
+
+    print("\n5. Replaying the window, one service date after the other", flush=True)
     runs = replay(client, first, last, deadline)
     failed = [run for run in runs if run.state == "failed"]
     if failed:

@@ -3,9 +3,11 @@ real Postgres warehouse, a throwaway Airflow metadata database."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,24 @@ from nightscore.warehouse.db import engine_for
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def warehouse(history_warehouse, mlflow_server):
+    """The seeded history, and a champion in a real registry, so nights can be scored."""
+    from nightscore import training
+
+    settings = dataclasses.replace(
+        history_warehouse,
+        mlflow_tracking_uri=mlflow_server,
+        model_name="flight_disruption_e2e",
+        tuning_trials=1,
+        gate_floor_roc_auc=0.5,
+    )
+    cutoff = date(2013, 3, 11)
+    outcome = training.train_challenger(cutoff, settings)
+    assert training.gate_challenger(outcome.model, cutoff, settings).applied
+    return settings
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +52,11 @@ def airflow_env(warehouse, tmp_path_factory):
         "NIGHTSCORE_DATA_DOCS_ROOT": warehouse.data_docs_root,
         "NIGHTSCORE_SENSOR_POKE_S": "1",
         "NIGHTSCORE_SENSOR_TIMEOUT_S": "5",
+        "NIGHTSCORE_MLFLOW_TRACKING_URI": warehouse.mlflow_tracking_uri,
+        "NIGHTSCORE_MODEL_NAME": warehouse.model_name,
+        "NIGHTSCORE_TUNING_TRIALS": "1",
+        "NIGHTSCORE_GATE_FLOOR_ROC_AUC": "0.5",
+        "NIGHTSCORE_SCORING_PARTITIONS": "2",
     }
     subprocess.run(
         [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
@@ -79,8 +104,40 @@ def test_replay_then_ingest_a_day_through_the_dags(airflow_env, warehouse):
         outcomes_rows = conn.execute(
             text("SELECT count(*) FROM core.outcomes WHERE service_date = '2013-05-07'")
         ).scalar_one()
+        scored = conn.execute(
+            text(
+                "SELECT count(*), count(DISTINCT scoring_run_id) FROM scoring.predictions "
+                "WHERE service_date = '2013-05-07' AND model_name = :m"
+            ),
+            {"m": warehouse.model_name},
+        ).one()
+        run = conn.execute(
+            text(
+                "SELECT status, partitions, rows FROM scoring.runs WHERE service_date = '2013-05-07'"
+            )
+        ).one()
     assert sorted(statuses) == [("outcomes", "loaded"), ("schedule", "loaded")]
     assert flights == outcomes_rows > 900
+    # Scored by two mapped partitions, published as one run.
+    assert scoring["score_partition"] == "success"
+    assert tuple(scored) == (flights, 1)
+    assert tuple(run) == ("succeeded", 2, flights)
+
+
+def test_retrain_trains_gates_and_records_its_decision(airflow_env, warehouse):
+    conf = '{"cutoff": "2013-03-11", "reason": "e2e: a manual retrain"}'
+    states = run_dag(airflow_env, "retrain", "2013-03-11T12:00:00+00:00", conf)
+    assert states["retrain"] == "success", states
+    with engine_for(warehouse).connect() as conn:
+        decision = conn.execute(
+            text(
+                "SELECT decision, trigger, training_cutoff::text, airflow_run_id IS NOT NULL "
+                "FROM ml.model_decisions WHERE model_name = :m ORDER BY decision_id DESC LIMIT 1"
+            ),
+            {"m": warehouse.model_name},
+        ).one()
+    assert decision[1:] == ("e2e: a manual retrain", "2013-03-11", True)
+    assert decision[0] in ("promote", "reject")
 
 
 def test_a_rejected_batch_fails_the_run_and_loads_nothing(airflow_env, warehouse):

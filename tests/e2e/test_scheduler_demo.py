@@ -109,15 +109,21 @@ def test_one_service_date_goes_through_the_scheduler(stack: runtime.Stack) -> No
         for dag_id in demo.DEMO_DAGS:
             client.unpause(dag_id)
         history = demo.bootstrap(client, SERVICE_DATE, deadline)
+        trained = demo.train_champion(client, SERVICE_DATE, deadline)
         runs = demo.replay(client, SERVICE_DATE, SERVICE_DATE, deadline)
     finally:
         client.close()
 
-    all_runs = [history, *runs]
+    all_runs = [history, trained, *runs]
     assert all(run.state == "success" for run in all_runs), _failure_report(stack, all_runs)
     assert _latest_batch_status(stack.warehouse_url) == {
         "schedule": "loaded",
         "outcomes": "loaded",
     }
     assert _flight_rows(stack.warehouse_url) > 0
+    scored = _fetch(
+        stack.warehouse_url,
+        "SELECT count(*) FROM scoring.predictions WHERE service_date = %(day)s",
+    )[0][0]
+    assert scored == _flight_rows(stack.warehouse_url)
     print(demo.summary(stack.warehouse_url, SERVICE_DATE, SERVICE_DATE))

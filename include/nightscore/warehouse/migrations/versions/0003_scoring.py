@@ -88,10 +88,11 @@ COMMENT ON VIEW analytics.predictions IS
 CREATE VIEW analytics.tonight AS
 SELECT *
 FROM analytics.predictions
-WHERE service_date = (SELECT max(service_date) FROM scoring.predictions)
+WHERE (model_name, service_date) IN (SELECT model_name, max(service_date)
+                                     FROM scoring.predictions GROUP BY model_name)
 ORDER BY risk DESC;
 COMMENT ON VIEW analytics.tonight IS
-    'The latest scored service date, riskiest flights first.';
+    'Each model''s latest scored service date, riskiest flights first.';
 
 CREATE VIEW analytics.predictions_vs_outcomes AS
 SELECT p.service_date, p.carrier, p.flight, p.origin, p.dest, p.sched_departure_local,
