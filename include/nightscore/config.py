@@ -75,6 +75,10 @@ class Settings:
     # How long the ingestion sensors wait for a batch before they alert and fail.
     sensor_timeout_s: int = 6 * 3600
     sensor_poke_s: int = 60
+    # "reschedule" frees the worker slot between pokes (production: waits of hours).
+    # "poke" holds it; the demo uses it because with pokes seconds apart, Airflow 3.3 can
+    # fail a rescheduled sensor on a late executor event (apache/airflow#71172).
+    sensor_mode: str = "reschedule"
     # Pause before a failed task is retried (rejections are never retried).
     retry_delay_s: int = 120
     alert_email_to: tuple[str, ...] = field(default_factory=tuple)
@@ -104,9 +108,10 @@ class Settings:
 GATE_MODES = ("enforce", "dry_run")
 
 
-def _gate_mode(value: str) -> str:
-    if value not in GATE_MODES:
-        raise ValueError(f"NIGHTSCORE_GATE_MODE must be one of {GATE_MODES}, not {value!r}")
+def _choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = _get(name, default)
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, not {value!r}")
     return value
 
 
@@ -126,6 +131,7 @@ def load_settings() -> Settings:
         schedule_end=_optional_date("NIGHTSCORE_SCHEDULE_END", "2013-12-31"),
         sensor_timeout_s=int(_get("NIGHTSCORE_SENSOR_TIMEOUT_S", str(6 * 3600))),
         sensor_poke_s=int(_get("NIGHTSCORE_SENSOR_POKE_S", "60")),
+        sensor_mode=_choice("NIGHTSCORE_SENSOR_MODE", "reschedule", ("reschedule", "poke")),
         retry_delay_s=int(_get("NIGHTSCORE_RETRY_DELAY_S", "120")),
         mlflow_tracking_uri=_get("NIGHTSCORE_MLFLOW_TRACKING_URI", "http://127.0.0.1:5000"),
         model_name=_get("NIGHTSCORE_MODEL_NAME", "flight_disruption"),
@@ -133,7 +139,7 @@ def load_settings() -> Settings:
         validation_days=int(_get("NIGHTSCORE_VALIDATION_DAYS", "14")),
         tuning_trials=int(_get("NIGHTSCORE_TUNING_TRIALS", "15")),
         tuning_timeout_s=int(_get("NIGHTSCORE_TUNING_TIMEOUT_S", "180")),
-        gate_mode=_gate_mode(_get("NIGHTSCORE_GATE_MODE", "enforce")),
+        gate_mode=_choice("NIGHTSCORE_GATE_MODE", "enforce", GATE_MODES),
         gate_floor_roc_auc=float(_get("NIGHTSCORE_GATE_FLOOR_ROC_AUC", "0.65")),
         gate_margin=float(_get("NIGHTSCORE_GATE_MARGIN", "0.01")),
         scoring_partitions=int(_get("NIGHTSCORE_SCORING_PARTITIONS", "1")),

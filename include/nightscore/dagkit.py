@@ -96,7 +96,7 @@ def ingestion_tasks(kind: BatchKind, resolve: Callable[[datetime | None, Any], d
         task_id=f"wait_for_{kind}_batch",
         poke_interval=SETTINGS.sensor_poke_s,
         timeout=SETTINGS.sensor_timeout_s,
-        mode="reschedule",
+        mode=SETTINGS.sensor_mode,
         retries=0,
         on_failure_callback=_missing,
     )

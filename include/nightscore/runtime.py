@@ -540,6 +540,9 @@ def airflow_env(
     env.setdefault("NIGHTSCORE_SENSOR_POKE_S", "2")
     env.setdefault("NIGHTSCORE_SENSOR_TIMEOUT_S", "900")
     env.setdefault("NIGHTSCORE_RETRY_DELAY_S", "10")
+    # Pokes seconds apart in reschedule mode trip apache/airflow#71172 (a late executor
+    # event fails the sensor); a sensor that holds its slot for seconds does not.
+    env.setdefault("NIGHTSCORE_SENSOR_MODE", "poke")
     # A demo-sized tuning budget: the first champion trains in about a minute.
     env.setdefault("NIGHTSCORE_TUNING_TRIALS", "4")
     env.setdefault("NIGHTSCORE_TUNING_TIMEOUT_S", "60")

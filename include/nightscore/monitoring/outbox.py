@@ -1,18 +1,31 @@
 """The alert outbox (`monitoring.alerts`): alerts are written here first, sent later.
 
 Writing is idempotent on a dedup key, so a re-run that hits the same problem does not
-raise the same alert twice.
+raise the same alert twice. Sending (`send_pending`) takes one pending alert at a time
+under a row lock (`FOR UPDATE SKIP LOCKED`), so two senders never send the same alert,
+and commits each alert's outcome on its own, so one failure loses nothing. Delivery is
+at least once: a crash after the SMTP server accepted a mail and before the commit sends
+it again on the next run (with the same Message-ID).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import smtplib
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, text
 
+if TYPE_CHECKING:
+    from nightscore.config import Settings
+    from nightscore.monitoring.mailer import SmtpSettings
+
 SEVERITIES = ("info", "warning", "critical")
+MAX_ERROR_CHARS = 2000
+logger = logging.getLogger(__name__)
 
 
 def raise_alert(
@@ -50,3 +63,167 @@ def raise_alert(
         },
     ).rowcount
     return bool(inserted)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What one `send_pending` run did: alerts sent, alerts that failed and stay pending,
+    and one line per problem (empty when all went well)."""
+
+    sent: int
+    failed: int
+    errors: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def summary(self) -> str:
+        head = f"{self.sent} alert(s) sent, {self.failed} failed and left pending"
+        return "\n".join([head, *(f" - {e}" for e in self.errors)])
+
+
+_PENDING = """
+    FROM monitoring.alerts
+    WHERE status = 'pending' AND alert_id <> ALL(CAST(:tried AS bigint[]))
+    ORDER BY created_at, alert_id
+"""
+# Oldest first; a row another sender holds is skipped, not waited for.
+_NEXT = text(
+    "SELECT alert_id, created_at, rule, severity, service_date, subject, body, details,"
+    f" dedup_key, attempts {_PENDING} LIMIT 1"
+)
+
+
+def send_pending(
+    settings: Settings, *, limit: int = 100, smtp: SmtpSettings | None = None
+) -> SendResult:
+    """Email up to `limit` pending alerts, oldest first, to `settings.alert_email_to`.
+
+    A sent alert becomes `sent` with `sent_at`; a failed one stays `pending` with
+    `attempts` + 1 and `last_error`, and is retried on the next run. `attempts` counts the
+    runs that tried to deliver an alert, the successful one included. When the SMTP
+    server cannot be reached (or refuses the login), the run stops there and records the
+    error on every alert it was going to send, rather than waiting out a timeout per
+    alert. With no recipients configured nothing is touched: the alerts stay pending and
+    the result says why. A malformed SMTP connection raises `SmtpConfigError`.
+    """
+    from nightscore.monitoring import mailer
+    from nightscore.warehouse.db import engine_for
+
+    engine = engine_for(settings)
+    if not settings.alert_email_to:
+        with engine.connect() as conn:
+            waiting = conn.execute(
+                text("SELECT count(*) FROM monitoring.alerts WHERE status = 'pending'")
+            ).scalar_one()
+        if not waiting:
+            return SendResult(0, 0)
+        error = (
+            f"no recipients: NIGHTSCORE_ALERT_EMAIL_TO is empty, so {waiting} pending "
+            "alert(s) were left pending (not sent, not dropped); set it and they go out "
+            "on the next run"
+        )
+        logger.warning(error)
+        return SendResult(0, 0, (error,))
+    smtp = smtp or mailer.smtp_settings()
+
+    sent = failed = 0
+    errors: list[str] = []
+    tried: list[int] = []
+    client: smtplib.SMTP | None = None
+    try:
+        while len(tried) < limit:
+            with engine.begin() as conn:
+                alert = conn.execute(_NEXT, {"tried": tried}).mappings().first()
+                if alert is None:
+                    break
+                alert_id = alert["alert_id"]
+                tried.append(alert_id)
+                if client is None:
+                    try:
+                        client = mailer.connect(smtp)
+                    except (OSError, smtplib.SMTPException) as exc:
+                        # The same for every alert: record it on all of this run's
+                        # alerts and stop, instead of one timeout per alert.
+                        error = f"cannot reach SMTP server {smtp.address}: {_describe(exc)}"
+                        count = _record_failure(conn, [alert_id], error)
+                        count += _record_failure_on_rest(conn, tried, limit - len(tried), error)
+                        failed += count
+                        errors.append(f"{error} ({count} alert(s) left pending)")
+                        break
+                try:
+                    msg = mailer.build_alert_email(
+                        alert, to=settings.alert_email_to, from_email=smtp.from_email
+                    )
+                    refused = client.send_message(msg)
+                except Exception as exc:
+                    error = _describe(exc)
+                    _record_failure(conn, [alert_id], error)
+                    failed += 1
+                    errors.append(f"alert {alert_id} ({alert['rule']}): {error}")
+                    # The session may be broken; the next alert gets a fresh one.
+                    mailer.quit_session(client)
+                    client = None
+                    continue
+                note = f"refused by the server: {_describe_refused(refused)}" if refused else None
+                _mark_sent(conn, alert_id, note)
+                sent += 1
+    finally:
+        if client is not None:
+            mailer.quit_session(client)
+    result = SendResult(sent, failed, tuple(errors))
+    (logger.warning if errors else logger.info)(result.summary)
+    return result
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+
+
+def _describe_refused(refused: dict[str, tuple[int, bytes]]) -> str:
+    return ", ".join(
+        f"{who} ({code} {reply.decode(errors='replace')})" for who, (code, reply) in refused.items()
+    )[:MAX_ERROR_CHARS]
+
+
+def _mark_sent(conn: Connection, alert_id: int, note: str | None) -> None:
+    conn.execute(
+        text(
+            """
+            UPDATE monitoring.alerts
+            SET status = 'sent', sent_at = now(), attempts = attempts + 1,
+                last_error = COALESCE(:note, last_error)
+            WHERE alert_id = :alert_id
+            """
+        ),
+        {"alert_id": alert_id, "note": note},
+    )
+
+
+def _record_failure(conn: Connection, alert_ids: list[int], error: str) -> int:
+    return conn.execute(
+        text(
+            """
+            UPDATE monitoring.alerts SET attempts = attempts + 1, last_error = :error
+            WHERE alert_id = ANY(CAST(:ids AS bigint[]))
+            """
+        ),
+        {"ids": alert_ids, "error": error},
+    ).rowcount
+
+
+def _record_failure_on_rest(conn: Connection, tried: list[int], limit: int, error: str) -> int:
+    """Record `error` on the next `limit` pending alerts this run has not tried (and no
+    other sender holds); `tried` is extended with them."""
+    if limit <= 0:
+        return 0
+    ids = list(
+        conn.execute(
+            text(f"SELECT alert_id {_PENDING} LIMIT :limit FOR UPDATE SKIP LOCKED"),
+            {"tried": tried, "limit": limit},
+        ).scalars()
+    )
+    tried.extend(ids)
+    return _record_failure(conn, ids, error) if ids else 0
