@@ -19,10 +19,20 @@ from nightscore.contract import BatchKind
 
 SETTINGS = load_settings()
 
+
+def notify_failure(context: Any) -> None:
+    """Every failed task (after its last retry) queues a `dag_failed` alert for engineers;
+    the outbox sends it, so an SMTP outage loses nothing."""
+    from nightscore.monitoring.notify import task_failure_callback
+
+    task_failure_callback(context, settings=SETTINGS)
+
+
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "nightscore",
     "retries": 2,
     "retry_delay": timedelta(seconds=SETTINGS.retry_delay_s),
+    "on_failure_callback": notify_failure,
 }
 
 START_DATE = datetime.combine(SETTINGS.schedule_start, datetime.min.time(), tzinfo=UTC)
@@ -98,7 +108,7 @@ def ingestion_tasks(kind: BatchKind, resolve: Callable[[datetime | None, Any], d
         timeout=SETTINGS.sensor_timeout_s,
         mode=SETTINGS.sensor_mode,
         retries=0,
-        on_failure_callback=_missing,
+        on_failure_callback=[_missing, notify_failure],
     )
     def wait_for_batch(service_date: str) -> PokeReturnValue:
         from nightscore.ingest import ready_to_ingest

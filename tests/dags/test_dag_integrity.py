@@ -11,7 +11,7 @@ import pytest
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 DAG_FILES = sorted(p for p in DAGS.glob("*.py") if not p.name.startswith("_"))
-EXPECTED = {"replay_source", "load_history", "nightly_scoring", "ingest_outcomes"}
+EXPECTED = {"replay_source", "load_history", "nightly_scoring", "ingest_outcomes", "retrain"}
 HEAVY = ("great_expectations", "evidently", "mlflow", "xgboost", "pandas", "sklearn", "optuna")
 
 
@@ -41,6 +41,16 @@ def test_every_dag_has_docs_tags_owner_and_retries(dagbag):
             assert t.owner == "nightscore", f"{dag_id}.{t.task_id}: owner"
 
 
+def test_every_task_notifies_engineers_when_it_fails(dagbag):
+    """A failed task queues a `dag_failed` alert (sensors keep their own callback too)."""
+    for dag_id, dag in dagbag.dags.items():
+        for t in dag.tasks:
+            callbacks = t.on_failure_callback
+            callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+            names = [getattr(c, "__name__", "") for c in callbacks]
+            assert "notify_failure" in names, f"{dag_id}.{t.task_id}: {names}"
+
+
 def test_scheduled_tasks_that_touch_the_warehouse_retry(dagbag):
     """Transient failures (a restarted database) retry; rejections fail fast in code."""
     for dag_id in ("nightly_scoring", "ingest_outcomes"):
@@ -52,6 +62,7 @@ def test_scheduled_tasks_that_touch_the_warehouse_retry(dagbag):
 def test_dated_dags_take_a_service_date_param(dagbag):
     for dag_id in ("replay_source", "nightly_scoring", "ingest_outcomes"):
         assert "service_date" in dagbag.dags[dag_id].params, dag_id
+    assert {"cutoff", "reason"} <= set(dagbag.dags["retrain"].params)
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)

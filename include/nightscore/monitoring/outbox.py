@@ -92,7 +92,7 @@ _PENDING = """
 # Oldest first; a row another sender holds is skipped, not waited for.
 _NEXT = text(
     "SELECT alert_id, created_at, rule, severity, service_date, subject, body, details,"
-    f" dedup_key, attempts {_PENDING} LIMIT 1"
+    f" dedup_key, attempts {_PENDING} LIMIT 1 FOR UPDATE SKIP LOCKED"
 )
 
 
