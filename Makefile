@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 
 .DEFAULT_GOAL := help
-.PHONY: help venv requirements lint precommit format test demo stop bench-dag-imports
+.PHONY: help venv requirements lint precommit format test demo stop bench-dag-imports bench-scoring
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -50,3 +50,6 @@ stop: ## stop what `make demo` started
 
 bench-dag-imports: venv ## time each DAG file's import (what the DAG processor pays)
 	$(BIN)/python benchmarks/dag_import_times.py
+
+bench-scoring: venv ## score N synthetic flights end to end vs naive and floor (ARGS="--rows 5000000 --skip-naive")
+	$(BIN)/python benchmarks/scoring.py $(ARGS)

@@ -54,11 +54,11 @@ LABELS = {
 }
 
 
+_CHILD = False  # in a measuring subprocess, progress goes to stderr: stdout has the result
+
+
 def say(message: str) -> None:
     print(message, file=sys.stderr if _CHILD else sys.stdout, flush=True)
-
-
-_CHILD = False
 
 
 def rss_mb() -> float:
@@ -204,7 +204,7 @@ INSERT INTO core.flights (service_date, carrier, flight, origin, dest, tailnum,
                           sched_dep_time, sched_arr_time, distance, batch_id)
 SELECT service_date, carrier, flight + k * {STRIDE}, origin, dest, tailnum,
        sched_dep_time, sched_arr_time, distance, batch_id
-FROM base CROSS JOIN generate_series(1, CAST(:copies AS int)) k
+FROM base CROSS JOIN generate_series(CAST(:first AS int), CAST(:last AS int)) k
 WHERE k * n + i <= :rows
 """
 
@@ -244,7 +244,12 @@ def synthesize(settings: Any, rows: int) -> int:
             raise SystemExit(f"--rows must be at least the real day's {real} flights")
         copies = -(-(rows - real) // real)
         say(f"replicating {NIGHT}'s {real:,} real flights {copies:,} times: {rows:,} flights")
-        conn.execute(text(REPLICATE), {"d": NIGHT, "copies": copies, "rows": rows})
+        step = max(1, 500_000 // real)
+        for first in range(1, copies + 1, step):
+            last = min(first + step - 1, copies)
+            params = {"d": NIGHT, "first": first, "last": last, "rows": rows}
+            conn.execute(text(REPLICATE), params)
+            say(f"  {min(real * (last + 1), rows):,} flights")
         conn.execute(
             text("UPDATE ops.batches SET rows = :n WHERE kind = 'schedule' AND service_date = :d"),
             {"n": rows, "d": NIGHT},

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -222,3 +222,50 @@ def test_analysts_read_tonights_risk_list_through_the_views(settings):
         m=settings.model_name,
     )
     assert len(performance) == 1 and performance[0].flights == len(tonight)
+
+
+def test_performance_once_outcomes_land_overall_by_segment_and_trailing(settings):
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from nightscore.monitoring import performance
+
+    scoring.score(S - timedelta(days=1), settings)
+    scoring.score(S, settings)
+    stored = performance.measure(S, settings)
+    again = performance.measure(S, settings)  # a re-run replaces, never duplicates
+    assert len(again) == len(stored)
+    mine = [r for r in stored if r.model_name == settings.model_name]
+    kinds = {(r.segment_type, r.segment) for r in mine}
+    assert {("all", "all"), ("origin", "EWR"), ("origin", "JFK"), ("origin", "LGA")} <= kinds
+    assert ("trailing_7d", "2 days") in kinds
+    overall = next(r for r in mine if r.segment_type == "all").metrics
+    truth = rows(
+        settings,
+        "SELECT risk, disrupted, predicted_disrupted FROM analytics.predictions_vs_outcomes "
+        "WHERE service_date = :d AND model_name = :m",
+        d=S,
+        m=settings.model_name,
+    )
+    y = np.array([int(r.disrupted) for r in truth])
+    p = np.array([r.risk for r in truth])
+    assert overall["rows"] == len(truth) and overall["positives"] == y.sum()
+    assert overall["roc_auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-6)
+    flagged = np.array([r.predicted_disrupted for r in truth])
+    assert overall["precision"] == pytest.approx((flagged & (y == 1)).sum() / flagged.sum())
+    by_origin = sum(r.metrics["rows"] for r in mine if r.segment_type == "origin")
+    assert by_origin == overall["rows"]
+    count = rows(
+        settings,
+        "SELECT count(*) FROM monitoring.performance WHERE service_date = :d AND model_name = :m",
+        d=S,
+        m=settings.model_name,
+    )[0][0]
+    assert count == len(mine)
+
+
+def test_nothing_to_measure_before_a_night_is_scored(settings):
+    from nightscore.monitoring import performance
+
+    with pytest.raises(performance.NothingToMeasure, match="no predictions of 2013-02-20"):
+        performance.measure(date(2013, 2, 20), settings)

@@ -85,6 +85,7 @@ ANALYTICS_VIEWS = (
     "scoring_runs",
     "champion_history",
     "model_decisions",
+    "model_performance",
 )
 
 
@@ -114,6 +115,7 @@ def test_every_analytics_relation_is_a_view_the_analyst_may_read(warehouse):
         "SELECT * FROM scoring.predictions LIMIT 1",
         "SELECT * FROM scoring.runs LIMIT 1",
         "SELECT * FROM ml.model_decisions LIMIT 1",
+        "SELECT * FROM monitoring.performance LIMIT 1",
         # writing anywhere
         "CREATE TABLE analytics.mine (x int)",
         "CREATE TABLE public.mine (x int)",
