@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 
 .DEFAULT_GOAL := help
-.PHONY: help venv requirements lint precommit format test demo stop bench-dag-imports bench-scoring
+.PHONY: help venv requirements lint precommit format test demo stop bench-dag-imports bench-scoring bench-drift
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -53,3 +53,6 @@ bench-dag-imports: venv ## time each DAG file's import (what the DAG processor p
 
 bench-scoring: venv ## score N synthetic flights end to end vs naive and floor (ARGS="--rows 5000000 --skip-naive")
 	$(BIN)/python benchmarks/scoring.py $(ARGS)
+
+bench-drift: venv ## drift: fast_drift vs Evidently's full report, 1M rows, 10M streamed (ARGS="--rows 200000 --stream-rows 0")
+	$(BIN)/python benchmarks/drift.py $(ARGS)
