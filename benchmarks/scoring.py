@@ -390,8 +390,8 @@ COPY (
 
 
 def run_floor(settings: Any, spec: dict[str, Any], model: Any) -> dict[str, Any]:
+    from nightscore.features import _PLANNER, feature_sql
     from nightscore.features import _params as feature_params
-    from nightscore.features import feature_sql
     from nightscore.scoring import PREDICTION_COLUMNS, _copy_sql
     from nightscore.warehouse.db import engine_for
     from nightscore.warehouse.io import _cursor
@@ -407,10 +407,7 @@ def run_floor(settings: Any, spec: dict[str, Any], model: Any) -> dict[str, Any]
         with engine.begin() as conn, open(os.devnull, "wb") as sink:
             cursor = _cursor(conn)
             query = _copy_sql(conn, feature_sql(), feature_params(NIGHT, NIGHT)).strip().rstrip(";")
-            for statement in (
-                "SET LOCAL enable_mergejoin = off",
-                "SET LOCAL enable_nestloop = off",
-            ):
+            for statement in _PLANNER:  # as scoring.feature_chunks sets them
                 cursor.execute(statement)
             cursor.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)", sink)
             out_rows = cursor.rowcount
