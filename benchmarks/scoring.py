@@ -351,15 +351,14 @@ def run_naive(settings: Any, spec: dict[str, Any], model: Any) -> dict[str, Any]
     import pandas as pd
     from sqlalchemy import text
 
-    from nightscore.features import _PLANNER, feature_sql, typed_features
-    from nightscore.features import _params as feature_params
+    from nightscore.features import PLANNER_SETTINGS, feature_params, feature_sql, typed_features
     from nightscore.scoring import PREDICTION_COLUMNS, predictions_frame
     from nightscore.warehouse.db import engine_for
 
     engine = engine_for(settings)
     phases, started = {}, time.perf_counter()
     with engine.begin() as conn:
-        for statement in _PLANNER:  # the same plan as the other paths
+        for statement in PLANNER_SETTINGS:  # the same plan as the other paths
             conn.exec_driver_sql(statement)
         frame = pd.read_sql(text(feature_sql()), conn, params=feature_params(NIGHT, NIGHT))
     phases["read_sql"] = time.perf_counter() - started
@@ -390,8 +389,7 @@ COPY (
 
 
 def run_floor(settings: Any, spec: dict[str, Any], model: Any) -> dict[str, Any]:
-    from nightscore.features import _PLANNER, feature_sql
-    from nightscore.features import _params as feature_params
+    from nightscore.features import PLANNER_SETTINGS, feature_params, feature_sql
     from nightscore.scoring import PREDICTION_COLUMNS, _copy_sql
     from nightscore.warehouse.db import engine_for
     from nightscore.warehouse.io import _cursor
@@ -407,7 +405,7 @@ def run_floor(settings: Any, spec: dict[str, Any], model: Any) -> dict[str, Any]
         with engine.begin() as conn, open(os.devnull, "wb") as sink:
             cursor = _cursor(conn)
             query = _copy_sql(conn, feature_sql(), feature_params(NIGHT, NIGHT)).strip().rstrip(";")
-            for statement in _PLANNER:  # as scoring.feature_chunks sets them
+            for statement in PLANNER_SETTINGS:  # as scoring.feature_chunks sets them
                 cursor.execute(statement)
             cursor.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)", sink)
             out_rows = cursor.rowcount

@@ -273,7 +273,7 @@ def us_holidays(first_year: int, last_year: int) -> tuple[date, ...]:
     return tuple(sorted(days))
 
 
-def _params(start: date, end: date) -> dict[str, Any]:
+def feature_params(start: date, end: date) -> dict[str, Any]:
     if end < start:
         raise ValueError(f"feature window ends ({end}) before it starts ({start})")
     holidays = us_holidays(start.year - 1, end.year + 1)
@@ -295,7 +295,7 @@ def typed_features(frame: pd.DataFrame) -> pd.DataFrame:
 
 # The CTEs hide row counts from the planner, which then picks merge and nested-loop
 # joins that rescan tens of millions of rows; hash joins are right at every size here.
-_PLANNER = ("SET LOCAL enable_mergejoin = off", "SET LOCAL enable_nestloop = off")
+PLANNER_SETTINGS = ("SET LOCAL enable_mergejoin = off", "SET LOCAL enable_nestloop = off")
 
 
 @contextmanager
@@ -309,11 +309,11 @@ def _feature_rows(
             stack.enter_context(conn.begin())
         else:
             conn = source
-        for statement in _PLANNER:
+        for statement in PLANNER_SETTINGS:
             conn.exec_driver_sql(statement)
         if chunk_rows:
             conn = conn.execution_options(stream_results=True, max_row_buffer=chunk_rows)
-        yield conn.execute(text(feature_sql()), _params(start, end))
+        yield conn.execute(text(feature_sql()), feature_params(start, end))
 
 
 def build_features(source: Engine | Connection, start: date, end: date) -> pd.DataFrame:

@@ -321,7 +321,7 @@ def load_model(settings: Settings, alias: str = CHAMPION) -> LoadedModel:
             f"{settings.mlflow_tracking_uri}: train one (nightscore train) and let the gate "
             "promote it"
         )
-    return _load_version(settings, int(version.version))
+    return load_version(settings, int(version.version))
 
 
 # --- the gate -----------------------------------------------------------------------------
@@ -391,10 +391,8 @@ def run_gate(
     window = (min(frame["service_date"]), max(frame["service_date"]))
     y = frame[LABEL].astype(int).to_numpy()
 
-    new = load_model(settings, alias=CHALLENGER)
-    if new.version != challenger.version:
-        # Another training registered a newer challenger meanwhile: judge ours by number.
-        new = _load_version(settings, challenger.version)
+    # By number, not alias: another training may have registered a newer challenger.
+    new = load_version(settings, challenger.version)
     new_metrics = classification_metrics(y, new.predict(frame), new.threshold)
     current: LoadedModel | None
     try:
@@ -439,7 +437,8 @@ def run_gate(
     return result
 
 
-def _load_version(settings: Settings, version: int) -> LoadedModel:
+def load_version(settings: Settings, version: int) -> LoadedModel:
+    """Load a registered version by number."""
     mlflow = _mlflow(settings)
     uri = f"models:/{settings.model_name}/{version}"
     info = mlflow.models.get_model_info(uri)

@@ -27,8 +27,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, text
 
 from nightscore.config import Settings
-from nightscore.features import FEATURES, KEY_COLUMNS, feature_sql, typed_features
-from nightscore.features import _params as feature_params
+from nightscore.features import (
+    FEATURES,
+    KEY_COLUMNS,
+    PLANNER_SETTINGS,
+    feature_params,
+    feature_sql,
+    typed_features,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -116,7 +122,7 @@ def champion(settings: Settings) -> LoadedModel:
 def pinned_version(settings: Settings, version: int) -> LoadedModel:
     from nightscore import registry
 
-    model = registry._load_version(settings, version)
+    model = registry.load_version(settings, version)
     check_signature(model)
     return model
 
@@ -161,7 +167,7 @@ def feature_chunks(
     if parts > 1:
         query = PARTITION_FILTER.format(query=query, parts=int(parts), part=int(part))
     cursor = _cursor(conn)
-    for statement in ("SET LOCAL enable_mergejoin = off", "SET LOCAL enable_nestloop = off"):
+    for statement in PLANNER_SETTINGS:
         cursor.execute(statement)
     with tempfile.TemporaryFile(mode="w+b") as spool:
         cursor.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)", spool)
@@ -219,10 +225,17 @@ def ensure_partition(conn: Connection, service_date: date) -> str:
     return name
 
 
-def _lock(conn: Connection, service_date: date, model_name: str) -> None:
+def _clear_night(conn: Connection, service_date: date, model_name: str) -> None:
+    """Take the night's lock (a second run waits here), then delete its rows for the model,
+    in the caller's transaction: they stay visible to others until the new ones commit."""
     conn.execute(
         text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
         {"k": f"score:{service_date}:{model_name}"},
+    )
+    ensure_partition(conn, service_date)
+    conn.execute(
+        text("DELETE FROM scoring.predictions WHERE service_date = :d AND model_name = :m"),
+        {"d": service_date, "m": model_name},
     )
 
 
@@ -318,12 +331,7 @@ def score(
     rows = 0
     try:
         with engine.begin() as conn:
-            _lock(conn, service_date, model.name)
-            ensure_partition(conn, service_date)
-            conn.execute(
-                text("DELETE FROM scoring.predictions WHERE service_date = :d AND model_name = :m"),
-                {"d": service_date, "m": model.name},
-            )
+            _clear_night(conn, service_date, model.name)
             for chunk in feature_chunks(conn, service_date, chunk_rows=chunk_rows):
                 frame = predictions_frame(
                     chunk,
@@ -421,12 +429,7 @@ def publish(planned: dict[str, Any], settings: Settings) -> ScoringResult:
                 text("SELECT model_name FROM scoring.runs WHERE scoring_run_id = :id"),
                 {"id": run_id},
             ).scalar_one()
-            _lock(conn, service_date, model_name)
-            ensure_partition(conn, service_date)
-            conn.execute(
-                text("DELETE FROM scoring.predictions WHERE service_date = :d AND model_name = :m"),
-                {"d": service_date, "m": model_name},
-            )
+            _clear_night(conn, service_date, model_name)
             rows = conn.execute(
                 text(
                     "INSERT INTO scoring.predictions SELECT * FROM scoring.staged_predictions "

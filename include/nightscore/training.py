@@ -124,7 +124,7 @@ def split_by_time(frame: pd.DataFrame, validation_days: int) -> tuple[pd.DataFra
 
 
 def data_hash(frame: pd.DataFrame) -> str:
-    """A content hash of the training rows (order-independent of nothing: rows are sorted)."""
+    """A content hash of the training rows (the feature builder returns them sorted)."""
     import pandas as pd
 
     digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
