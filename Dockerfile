@@ -1,24 +1,52 @@
 # nightscore image: the official Airflow image plus the pinned requirements, the
-# nightscore package, and the DAGs and plugins. No secrets: configuration comes from the
+# nightscore package, the DAGs and plugins. docker-compose.yaml runs every Airflow
+# component from it, and the MLflow server and the Evidently UI too (same pinned
+# versions as the tasks that talk to them). No secrets: configuration comes from the
 # environment at run time (see docker-compose.yaml and .env.example).
 FROM apache/airflow:3.3.2-python3.11
 
-# The base image's `airflow` user (uid 50000, group 0); a numeric id so that hosts and
+# The base image's `airflow` user (uid 50000, group 0), by number so that hosts and
 # Kubernetes can check it is not root. pip installs as this user, as Airflow documents.
 USER 50000:0
 
 # Dependencies first, so that code changes reuse this layer. requirements.txt pins
 # apache-airflow==3.3.2, the base image's version, so pip does not replace Airflow.
 COPY --chown=50000:0 requirements.txt /tmp/requirements.txt
-RUN pip install --no-cache-dir -r /tmp/requirements.txt
+RUN pip install --no-cache-dir -r /tmp/requirements.txt && rm /tmp/requirements.txt
 
-# The platform package, installed normally (not editable); setuptools builds in the
-# source folder, hence --chown and a scratch folder removed in the same layer.
-COPY --chown=50000:0 pyproject.toml /tmp/nightscore/
+# The platform package, installed normally (not editable): what pyproject.toml needs to
+# build it (its readme included), in a scratch folder removed in the same layer.
+COPY --chown=50000:0 pyproject.toml README.md /tmp/nightscore/
 COPY --chown=50000:0 include/ /tmp/nightscore/include/
 RUN pip install --no-cache-dir --no-deps /tmp/nightscore && rm -rf /tmp/nightscore
 
-# Astronomer layout under AIRFLOW_HOME (/opt/airflow in the base image).
+# Astronomer layout under AIRFLOW_HOME (/opt/airflow in the base image). Tasks import
+# the installed package; include/ is there for reference and for `nightscore` data.
 COPY --chown=50000:0 dags/ ${AIRFLOW_HOME}/dags/
 COPY --chown=50000:0 plugins/ ${AIRFLOW_HOME}/plugins/
 COPY --chown=50000:0 include/ ${AIRFLOW_HOME}/include/
+# What the compose stack's airflow-init service runs once before the others start.
+COPY --chown=50000:0 docker/airflow/init.sh ${AIRFLOW_HOME}/scripts/init.sh
+
+# Folders that compose mounts volumes on. Made here, owned by airflow, so that a new
+# named volume takes their owner and the non-root services can write to it.
+#   state      landing zone, Data Docs, the UI's passwords file
+#   evidently  the Evidently workspace (snapshots the monitoring DAG writes, the UI shows)
+#   reports    HTML reports of the monitoring DAG
+#   mlflow-artifacts   what the MLflow server stores and serves
+#   logs       task logs, which the API server reads from the same volume
+RUN mkdir -p "${AIRFLOW_HOME}/state" "${AIRFLOW_HOME}/evidently" "${AIRFLOW_HOME}/reports" \
+        "${AIRFLOW_HOME}/mlflow-artifacts" "${AIRFLOW_HOME}/logs"
+ENV NIGHTSCORE_STATE_DIR=/opt/airflow/state \
+    NIGHTSCORE_EVIDENTLY_WORKSPACE=/opt/airflow/evidently \
+    NIGHTSCORE_REPORTS_DIR=/opt/airflow/reports \
+    DO_NOT_TRACK=1 \
+    MLFLOW_DISABLE_TELEMETRY=true
+
+# Last, so that a new commit does not rebuild the layers above: the commit each training
+# run records (the image has no .git). CI passes --build-arg NIGHTSCORE_GIT_COMMIT.
+ARG NIGHTSCORE_GIT_COMMIT=unknown
+ENV NIGHTSCORE_GIT_COMMIT=${NIGHTSCORE_GIT_COMMIT}
+LABEL org.opencontainers.image.title="nightscore" \
+      org.opencontainers.image.description="Airflow batch scoring platform: DAGs, plugins and the nightscore package" \
+      org.opencontainers.image.revision="${NIGHTSCORE_GIT_COMMIT}"

@@ -56,3 +56,25 @@ bench-scoring: venv ## score N synthetic flights end to end vs naive and floor (
 
 bench-drift: venv ## drift: fast_drift vs Evidently's full report, 1M rows, 10M streamed (ARGS="--rows 200000 --stream-rows 0")
 	$(BIN)/python benchmarks/drift.py $(ARGS)
+
+# --- make ci-local: the pipeline's lint and test jobs, on this machine ---------------------
+# gitlab-ci-local runs a job in this machine's shell only when the job names no image, so
+# it gets a copy of .gitlab-ci.yml without `image:` and `services:`: the same scripts,
+# variables and caches, with this machine's Python 3.11 and Postgres (PG_HOST=127.0.0.1).
+# JOBS picks jobs: `make ci-local JOBS=lint`. gitlab-ci-local 4.75 crashes under Node 20.
+CI_LOCAL_VERSION := 4.56.2
+CI_LOCAL_PREFIX := .ci/node
+CI_LOCAL := $(CI_LOCAL_PREFIX)/node_modules/.bin/gitlab-ci-local
+CI_LOCAL_FILE := .gitlab-ci-local/shell.gitlab-ci.yml
+JOBS ?= lint test
+.PHONY: ci-local
+
+$(CI_LOCAL_PREFIX)/.installed-$(CI_LOCAL_VERSION):
+	npm install --prefix $(CI_LOCAL_PREFIX) --save-exact --no-audit --no-fund gitlab-ci-local@$(CI_LOCAL_VERSION)
+	touch $@
+
+ci-local: venv $(CI_LOCAL_PREFIX)/.installed-$(CI_LOCAL_VERSION) ## the pipeline's lint and test jobs here, with gitlab-ci-local (JOBS=lint: one)
+	@command -v rsync >/dev/null || { echo "gitlab-ci-local needs rsync: apt-get install rsync" >&2; exit 1; }
+	@mkdir -p $(dir $(CI_LOCAL_FILE))
+	$(BIN)/python -c 'import sys, yaml; ci = yaml.safe_load(open(sys.argv[1])); [job.pop(key, None) for job in ci.values() if isinstance(job, dict) for key in ("image", "services")]; yaml.safe_dump(ci, open(sys.argv[2], "w"), sort_keys=False)' .gitlab-ci.yml $(CI_LOCAL_FILE)
+	$(CI_LOCAL) --file $(CI_LOCAL_FILE) --shell-executor-no-image --variable PG_HOST=127.0.0.1 $(JOBS)

@@ -26,6 +26,7 @@ ONE_DAY = timedelta(days=1)
 # The cron schedules that go with these rules (UTC).
 SCORING_SCHEDULE = "0 22 * * *"  # evening of S-1
 OUTCOMES_SCHEDULE = "0 6 * * *"  # morning of S+1
+MONITORING_SCHEDULE = "0 7 * * *"  # morning of S+1, after the outcomes
 REPLAY_SCHEDULE = "0 20 * * *"  # before both
 
 
@@ -63,6 +64,11 @@ def scoring_service_date(logical_date: datetime | None, param: str | date | None
 def outcomes_service_date(logical_date: datetime | None, param: str | date | None = None) -> date:
     """The service date an ``ingest_outcomes`` or ``monitoring`` run serves (S+1 morning)."""
     return _resolve(logical_date, param, -1, "ingest_outcomes")
+
+
+def monitoring_service_date(logical_date: datetime | None, param: str | date | None = None) -> date:
+    """The service date a ``monitoring`` run serves (S+1 morning, after the outcomes)."""
+    return _resolve(logical_date, param, -1, "monitoring")
 
 
 def replay_service_dates(

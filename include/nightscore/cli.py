@@ -4,7 +4,9 @@ function of the package, the same one the DAGs call."""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import shlex
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -145,6 +147,54 @@ def _score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _monitor(args: argparse.Namespace) -> int:
+    from nightscore.config import load_settings
+    from nightscore.monitoring import monitor
+    from nightscore.monitoring.outbox import send_pending
+    from nightscore.monitoring.rules import RulesError
+    from nightscore.registry import RegistryError
+
+    settings = load_settings()
+    day = args.service_date
+    try:
+        print(f"monitoring {day}: performance, drift (Evidently), rules ...", flush=True)
+        result = monitor.monitor(day, settings, html=not args.no_html)
+        print(result.summary)
+        if result.retrain:
+            conf = json.dumps(result.retrain.conf)
+            print(
+                "The monitoring DAG would now trigger `retrain`; from here, run\n"
+                f"  nightscore train --cutoff {result.retrain.cutoff} --reason "
+                f"{shlex.quote(result.retrain.reason)}\n"
+                f"or: nightscore airflow dags trigger retrain --conf {shlex.quote(conf)}"
+            )
+        if args.weekly_report or day.weekday() == 6:
+            from nightscore.monitoring.report import queue_weekly_report
+
+            alert_id = queue_weekly_report(day, settings)
+            print(
+                f"weekly report for the week ending {day}: "
+                + (f"queued (alert {alert_id})" if alert_id else "already queued")
+            )
+    except (monitor.NothingScored, RulesError, RegistryError, ValueError) as exc:
+        print(f"monitoring failed: {exc}", file=sys.stderr)
+        return 1
+    if args.send:
+        sent = send_pending(settings)
+        print(sent.summary)
+        return 0 if sent.ok else 1
+    return 0
+
+
+def _send_alerts(args: argparse.Namespace) -> int:
+    from nightscore.config import load_settings
+    from nightscore.monitoring.outbox import send_pending
+
+    result = send_pending(load_settings(), limit=args.limit)
+    print(result.summary)
+    return 0 if result.ok else 1
+
+
 def _demo(args: argparse.Namespace) -> int:
     from nightscore.demo import run_demo
 
@@ -247,6 +297,27 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--timeout-s", type=int, default=None, help="Optuna time budget in seconds"
         )
+
+    monitor = sub.add_parser(
+        "monitor",
+        help="performance, drift, alert rules and the retrain trigger for one service date",
+    )
+    monitor.add_argument("--service-date", type=_date, required=True)
+    monitor.add_argument(
+        "--weekly-report",
+        action="store_true",
+        help="also queue the weekly report for the week ending this date (always on Sundays)",
+    )
+    monitor.add_argument("--no-html", action="store_true", help="skip the Evidently HTML report")
+    monitor.add_argument("--send", action="store_true", help="then email what the outbox holds")
+    monitor.set_defaults(func=_monitor)
+
+    alerts = sub.add_parser("alerts", help="the alert outbox").add_subparsers(
+        dest="alerts_command", required=True
+    )
+    send = alerts.add_parser("send", help="email pending alerts through smtp_default")
+    send.add_argument("--limit", type=int, default=100)
+    send.set_defaults(func=_send_alerts)
 
     airflow = sub.add_parser(
         "airflow",

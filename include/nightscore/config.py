@@ -34,6 +34,10 @@ def _get(name: str, default: str) -> str:
     return value if value else default
 
 
+def _addresses(name: str) -> tuple[str, ...]:
+    return tuple(a.strip() for a in _get(name, "").split(",") if a.strip())
+
+
 def _optional_date(name: str, default: str) -> date | None:
     """A date, or None when the variable is set to "" or "none"; unset gives the default."""
     value = os.environ.get(name, default).strip()
@@ -81,7 +85,17 @@ class Settings:
     sensor_mode: str = "reschedule"
     # Pause before a failed task is retried (rejections are never retried).
     retry_delay_s: int = 120
+    # Engineers get alerts; stakeholders get the weekly report (engineers when empty).
     alert_email_to: tuple[str, ...] = field(default_factory=tuple)
+    report_email_to: tuple[str, ...] = field(default_factory=tuple)
+    # Monitoring: the alert rules (YAML; the packaged default when empty), where the daily
+    # Evidently reports and the weekly reports are written, and the Evidently workspace
+    # that `evidently ui` shows.
+    alert_rules_path: str = ""
+    reports_dir: str = str(STATE_DIR / "reports")
+    evidently_workspace: str = str(STATE_DIR / "evidently")
+    # The Airflow UI's address, for links in emails ("" : no links to runs).
+    airflow_url: str = ""
     # MLflow: the tracking server (runs, artifacts, the model registry).
     mlflow_tracking_uri: str = "http://127.0.0.1:5000"
     model_name: str = "flight_disruption"
@@ -143,7 +157,10 @@ def load_settings() -> Settings:
         gate_floor_roc_auc=float(_get("NIGHTSCORE_GATE_FLOOR_ROC_AUC", "0.65")),
         gate_margin=float(_get("NIGHTSCORE_GATE_MARGIN", "0.01")),
         scoring_partitions=int(_get("NIGHTSCORE_SCORING_PARTITIONS", "1")),
-        alert_email_to=tuple(
-            a.strip() for a in _get("NIGHTSCORE_ALERT_EMAIL_TO", "").split(",") if a.strip()
-        ),
+        alert_email_to=_addresses("NIGHTSCORE_ALERT_EMAIL_TO"),
+        report_email_to=_addresses("NIGHTSCORE_REPORT_EMAIL_TO"),
+        alert_rules_path=_get("NIGHTSCORE_ALERT_RULES", ""),
+        reports_dir=_get("NIGHTSCORE_REPORTS_DIR", str(STATE_DIR / "reports")),
+        evidently_workspace=_get("NIGHTSCORE_EVIDENTLY_WORKSPACE", str(STATE_DIR / "evidently")),
+        airflow_url=_get("NIGHTSCORE_AIRFLOW_URL", "").rstrip("/"),
     )

@@ -53,6 +53,18 @@ def service_date_param() -> Param:
     )
 
 
+def run_url(context: Any) -> str | None:
+    """The Airflow UI's page of the running DAG run, for links in emails."""
+    ti = context.get("ti")
+    if SETTINGS.airflow_url and ti is not None:
+        return f"{SETTINGS.airflow_url}/dags/{ti.dag_id}/runs/{context['run_id']}"
+    try:
+        log_url = getattr(ti, "log_url", None) or ""
+    except Exception:  # the property needs Airflow's config
+        return None
+    return log_url.split("/tasks/", 1)[0] if "/tasks/" in log_url else None
+
+
 def core_asset(table: str) -> Asset:
     """The Asset a task publishes when it has written a warehouse table."""
     return Asset(name=table, uri=f"nightscore://warehouse/{table.replace('.', '/')}")
@@ -65,6 +77,7 @@ def fail_clearly(fn: Callable[[], Any]) -> Any:
     will fail them again, so retrying only delays the alert.
     """
     from nightscore.ingest import IngestError
+    from nightscore.monitoring.report import NoScoredFlights
     from nightscore.registry import NoChampionError, RegistryError
     from nightscore.scoring import ScoringError
     from nightscore.training import TrainingError
@@ -77,6 +90,7 @@ def fail_clearly(fn: Callable[[], Any]) -> Any:
         RegistryError,
         NoChampionError,
         ScoringError,
+        NoScoredFlights,
         ValueError,
     ) as exc:
         raise AirflowFailException(str(exc)) from None

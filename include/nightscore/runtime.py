@@ -198,7 +198,7 @@ def _preferred_or_free(port: int, avoid: set[int]) -> int:
 # --- Postgres -------------------------------------------------------------------------
 
 
-def _url(url: str, **parts: object) -> str:
+def _url(url: str, **parts: Any) -> str:
     """The URL with some parts replaced (username, password, database, host, port)."""
     from sqlalchemy.engine import make_url
 

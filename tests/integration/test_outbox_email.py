@@ -237,7 +237,7 @@ def test_a_rerun_sends_nothing_twice(settings, sink):
         )
 
     assert (again.sent, again.failed, again.errors) == (0, 0, ())
-    assert requeued is False
+    assert requeued is None
     assert send_pending(settings).sent == 0
     assert len(sink.recorder.envelopes) == 2
     assert [row["attempts"] for row in rows(settings)] == [1, 1]

@@ -42,6 +42,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -185,9 +186,13 @@ def evidently_drift(
     current: pd.DataFrame,
     columns: Sequence[str] = FEATURES,
     score: str | None = SCORE,
+    *,
+    timestamp: datetime | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> DriftResult:
     """Evidently's DataDriftPreset, default settings, on `columns` (and the score column if
-    both frames have it). The result keeps Evidently's snapshot for `save_html`."""
+    both frames have it). The result keeps Evidently's snapshot for `save_html` and for a
+    workspace; `timestamp` (the service date) places it on the workspace's timeline."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
@@ -208,6 +213,8 @@ def evidently_drift(
     snapshot = report.run(
         Dataset.from_pandas(current[names], data_definition=definition),
         Dataset.from_pandas(reference[names], data_definition=definition),
+        timestamp=timestamp,
+        metadata=metadata,
     )
     found = read_snapshot(snapshot.dict(), kinds)
     missing = [n for n in names if n not in found]

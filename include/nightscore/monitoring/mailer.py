@@ -18,6 +18,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import format_datetime, formatdate
 from typing import Any
@@ -312,6 +313,20 @@ def build_alert_email(
     msg.add_alternative(
         _html_body(alert, severity, rule, service_date, facts, all_links), subtype="html"
     )
+    return msg
+
+
+def prebuilt_email(raw: bytes, *, to: Sequence[str], from_email: str) -> EmailMessage:
+    """A message built when it was queued (the weekly report), addressed now: recipients
+    are configuration, and may have changed since."""
+    if not to:
+        raise ValueError("an email needs at least one recipient")
+    msg = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(msg, EmailMessage)
+    del msg["To"]
+    msg["To"] = ", ".join(to)
+    if not msg["From"]:
+        msg["From"] = from_email
     return msg
 
 

@@ -22,8 +22,10 @@ from sqlalchemy import Connection, text
 if TYPE_CHECKING:
     from nightscore.config import Settings
     from nightscore.monitoring.mailer import SmtpSettings
+    from nightscore.monitoring.rules import RuleSet
 
 SEVERITIES = ("info", "warning", "critical")
+AUDIENCES = ("engineers", "stakeholders")
 MAX_ERROR_CHARS = 2000
 logger = logging.getLogger(__name__)
 
@@ -38,18 +40,55 @@ def raise_alert(
     dedup_key: str,
     service_date: date | None = None,
     details: dict[str, Any] | None = None,
-) -> bool:
-    """Queue an alert in the caller's transaction. Returns False when it was already queued."""
+    cooldown_key: str | None = None,
+    audience: str = "engineers",
+    message: bytes | None = None,
+    rules: RuleSet | None = None,
+) -> int | None:
+    """Queue an alert in the caller's transaction; returns its id, or None when the same
+    `dedup_key` was already queued.
+
+    The alert rules file has the last word on the severity and sets the cooldown: while
+    an alert with the same `cooldown_key` (default: the rule) is pending or sent for a
+    service date fewer than `cooldown_days` away (or, without a service date, was queued
+    fewer than `cooldown_days` ago), the new one is recorded as `suppressed`, not mailed.
+    `message` is a prebuilt MIME message (the weekly report) that the sender sends as is.
+    """
+    from nightscore.monitoring.rules import load_rules
+
+    if rules is None:
+        from nightscore.config import load_settings
+
+        rules = load_rules(load_settings())
+    configured = rules.get(rule)
+    severity = configured.severity if configured else severity
     if severity not in SEVERITIES:
         raise ValueError(f"severity must be one of {SEVERITIES}, not {severity!r}")
-    inserted = conn.execute(
+    if audience not in AUDIENCES:
+        raise ValueError(f"audience must be one of {AUDIENCES}, not {audience!r}")
+    cooldown_key = cooldown_key or rule
+    cooldown_days = configured.cooldown_days if configured else 0
+    quieted_by = (
+        conn.execute(_COOLDOWN, {"key": cooldown_key, "day": service_date, "days": cooldown_days})
+        .scalars()
+        .first()
+        if cooldown_days
+        else None
+    )
+    details = dict(details or {})
+    if quieted_by is not None:
+        details["suppressed_by_alert"] = quieted_by
+    return conn.execute(
         text(
             """
             INSERT INTO monitoring.alerts
-                (rule, severity, service_date, subject, body, details, dedup_key)
+                (rule, severity, service_date, subject, body, details, dedup_key,
+                 cooldown_key, audience, message, status)
             VALUES (:rule, :severity, :service_date, :subject, :body,
-                    CAST(:details AS jsonb), :dedup_key)
+                    CAST(:details AS jsonb), :dedup_key, :cooldown_key, :audience, :message,
+                    :status)
             ON CONFLICT (dedup_key) DO NOTHING
+            RETURNING alert_id
             """
         ),
         {
@@ -58,11 +97,27 @@ def raise_alert(
             "service_date": service_date,
             "subject": subject,
             "body": body,
-            "details": json.dumps(details or {}, default=str),
+            "details": json.dumps(details, default=str),
             "dedup_key": dedup_key,
+            "cooldown_key": cooldown_key,
+            "audience": audience,
+            "message": message,
+            "status": "pending" if quieted_by is None else "suppressed",
         },
-    ).rowcount
-    return bool(inserted)
+    ).scalar()
+
+
+# The alert that puts a new one with the same key in its cooldown, if any.
+_COOLDOWN = text(
+    """
+    SELECT alert_id FROM monitoring.alerts
+    WHERE cooldown_key = :key AND status IN ('pending', 'sent')
+      AND CASE WHEN CAST(:day AS date) IS NULL
+               THEN created_at > now() - make_interval(days => :days)
+               ELSE abs(service_date - CAST(:day AS date)) < :days END
+    ORDER BY created_at DESC LIMIT 1
+    """
+)
 
 
 @dataclass(frozen=True)
@@ -92,14 +147,15 @@ _PENDING = """
 # Oldest first; a row another sender holds is skipped, not waited for.
 _NEXT = text(
     "SELECT alert_id, created_at, rule, severity, service_date, subject, body, details,"
-    f" dedup_key, attempts {_PENDING} LIMIT 1 FOR UPDATE SKIP LOCKED"
+    f" dedup_key, attempts, audience, message {_PENDING} LIMIT 1 FOR UPDATE SKIP LOCKED"
 )
 
 
 def send_pending(
     settings: Settings, *, limit: int = 100, smtp: SmtpSettings | None = None
 ) -> SendResult:
-    """Email up to `limit` pending alerts, oldest first, to `settings.alert_email_to`.
+    """Email up to `limit` pending alerts, oldest first: alerts to `alert_email_to`, the
+    stakeholders' reports to `report_email_to` (see `recipients`).
 
     A sent alert becomes `sent` with `sent_at`; a failed one stays `pending` with
     `attempts` + 1 and `last_error`, and is retried on the next run. `attempts` counts the
@@ -113,7 +169,7 @@ def send_pending(
     from nightscore.warehouse.db import engine_for
 
     engine = engine_for(settings)
-    if not settings.alert_email_to:
+    if not settings.alert_email_to and not settings.report_email_to:
         with engine.connect() as conn:
             waiting = conn.execute(
                 text("SELECT count(*) FROM monitoring.alerts WHERE status = 'pending'")
@@ -121,7 +177,8 @@ def send_pending(
         if not waiting:
             return SendResult(0, 0)
         error = (
-            f"no recipients: NIGHTSCORE_ALERT_EMAIL_TO is empty, so {waiting} pending "
+            "no recipients: NIGHTSCORE_ALERT_EMAIL_TO and NIGHTSCORE_REPORT_EMAIL_TO are "
+            f"empty, so {waiting} pending "
             "alert(s) were left pending (not sent, not dropped); set it and they go out "
             "on the next run"
         )
@@ -154,8 +211,16 @@ def send_pending(
                         errors.append(f"{error} ({count} alert(s) left pending)")
                         break
                 try:
-                    msg = mailer.build_alert_email(
-                        alert, to=settings.alert_email_to, from_email=smtp.from_email
+                    to = recipients(settings, alert["audience"])
+                    if not to:  # left as it is: it goes out once its audience is set
+                        errors.append(f"alert {alert_id}: no {alert['audience']} recipients")
+                        continue
+                    msg = (
+                        mailer.prebuilt_email(
+                            bytes(alert["message"]), to=to, from_email=smtp.from_email
+                        )
+                        if alert["message"] is not None
+                        else mailer.build_alert_email(alert, to=to, from_email=smtp.from_email)
                     )
                     refused = client.send_message(msg)
                 except Exception as exc:
@@ -176,6 +241,13 @@ def send_pending(
     result = SendResult(sent, failed, tuple(errors))
     (logger.warning if errors else logger.info)(result.summary)
     return result
+
+
+def recipients(settings: Settings, audience: str) -> tuple[str, ...]:
+    """Engineers get alerts; stakeholders get reports (engineers, when none are set)."""
+    if audience == "stakeholders" and settings.report_email_to:
+        return settings.report_email_to
+    return settings.alert_email_to
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,0 +1,192 @@
+"""
+### monitoring: how the model did yesterday, drift, alerts, and the weekly report
+
+Runs every morning at 07:00 UTC for service date **S = the previous day**, once S's
+outcomes batch is loaded (or rejected) by `ingest_outcomes`.
+
+1. `measure_performance`: ROC AUC, PR AUC, precision, recall, F1, Brier and calibration
+   error of each model version that scored S, overall, by origin, by carrier and over the
+   trailing 7 days (`monitoring.performance`).
+2. `measure_drift`: each feature and the score of S against the reference sample stored
+   with the scoring model (Evidently), per column and as a share of the features
+   (`monitoring.drift`, `monitoring.drift_runs`); the day's HTML report
+   (`monitoring.reports`) and a snapshot in the Evidently workspace (`evidently ui`).
+3. `check_rules`: the alert rules (`NIGHTSCORE_ALERT_RULES`, YAML: threshold, severity,
+   cooldown). Breaches go to the outbox `monitoring.alerts`; every check to
+   `monitoring.rule_checks`.
+4. `decide_retrain` → `trigger_retrain`: a rule marked `retrain` breached on 2 of the last
+   5 days (S included) triggers the `retrain` DAG with the reason
+   (`monitoring.retrain_triggers`).
+5. `weekly_report`: on Sundays, the stakeholders' report (KPIs, trend chart, riskiest
+   routes, the model and its age, drifted features, the Evidently report attached).
+6. `send_alerts`: emails what the outbox holds, through the `smtp_default` connection.
+   It runs even when a step before it failed; a failed send stays pending and is retried
+   on the next run.
+
+**Reads** `scoring.predictions`, `core.*`, MLflow (the reference sample) · **writes**
+`monitoring.*`, the reports folder (`NIGHTSCORE_REPORTS_DIR`), the Evidently workspace.
+
+**When it fails**
+- `wait_for_outcomes` timed out: `ingest_outcomes` of S did not finish; look there.
+- `measure_drift` is *skipped* when nothing was scored for S (a rejected schedule batch).
+- `send_alerts` failed: the SMTP server is unreachable; nothing is lost, the next run
+  (or `nightscore alerts send`) sends what is pending.
+- Re-running is safe: every step replaces what it wrote for S; an alert is queued once.
+
+**Manual runs** need the `service_date` param; `weekly_report: true` sends the report
+for the week ending S on any day.
+"""
+
+from datetime import date
+
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk import Param, PokeReturnValue, dag, task
+from airflow.sdk.exceptions import AirflowSkipException
+
+from nightscore.calendar import MONITORING_SCHEDULE, monitoring_service_date
+from nightscore.dagkit import (
+    DEFAULT_ARGS,
+    END_DATE,
+    SETTINGS,
+    START_DATE,
+    core_asset,
+    fail_clearly,
+    notify_failure,
+    run_url,
+    service_date_param,
+)
+
+REQUEST = "ti.xcom_pull(task_ids='decide_retrain')"
+
+
+@dag(
+    dag_id="monitoring",
+    schedule=MONITORING_SCHEDULE,
+    start_date=START_DATE,
+    end_date=END_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    params={
+        "service_date": service_date_param(),
+        "weekly_report": Param(
+            False, type="boolean", description="Send the weekly report for the week ending S."
+        ),
+    },
+    tags=["nightscore", "monitoring"],
+    doc_md=__doc__,
+)
+def monitoring():
+    @task(retries=0)
+    def resolve_service_date(**context) -> str:
+        params = context["params"]
+        return fail_clearly(
+            lambda: monitoring_service_date(context.get("logical_date"), params["service_date"])
+        ).isoformat()
+
+    @task.sensor(
+        poke_interval=SETTINGS.sensor_poke_s,
+        timeout=SETTINGS.sensor_timeout_s,
+        mode=SETTINGS.sensor_mode,
+        retries=0,
+        on_failure_callback=notify_failure,
+    )
+    def wait_for_outcomes(service_date: str) -> PokeReturnValue:
+        from nightscore.monitoring.monitor import outcomes_settled
+
+        return PokeReturnValue(is_done=outcomes_settled(date.fromisoformat(service_date), SETTINGS))
+
+    @task(outlets=[core_asset("monitoring.performance")])
+    def measure_performance(service_date: str) -> int:
+        from nightscore.monitoring.monitor import measure_performance
+
+        rows = measure_performance(date.fromisoformat(service_date), SETTINGS)
+        print(f"{len(rows)} performance row(s) stored for {service_date}")
+        return len(rows)
+
+    @task(outlets=[core_asset("monitoring.drift")])
+    def measure_drift(service_date: str) -> list[dict]:
+        from nightscore.monitoring.monitor import NothingScored, measure_drift
+
+        try:
+            found = fail_clearly(lambda: measure_drift(date.fromisoformat(service_date), SETTINGS))
+        except NothingScored as exc:
+            raise AirflowSkipException(str(exc)) from None
+        for d in found:
+            print(
+                f"{d.model_name} v{d.model_version}: {d.share_drifted:.0%} of features drifted "
+                f"({', '.join(d.drifted_columns) or 'none'}); report: {d.report_path}"
+            )
+        return [{"version": d.model_version, "share": d.share_drifted} for d in found]
+
+    @task
+    def check_rules(service_date: str, **context) -> int:
+        from nightscore.monitoring.monitor import check_rules
+
+        checks = fail_clearly(
+            lambda: check_rules(
+                date.fromisoformat(service_date), SETTINGS, run_url=run_url(context)
+            )
+        )
+        for check in checks:
+            print(check.line)
+        return sum(c.breached for c in checks)
+
+    @task.short_circuit(ignore_downstream_trigger_rules=False)
+    def decide_retrain(service_date: str) -> dict | None:
+        from nightscore.monitoring.monitor import retrain_request
+
+        request = retrain_request(date.fromisoformat(service_date), SETTINGS)
+        if request is None:
+            print("no retrain needed")
+            return None
+        print(f"retrain requested: {request.reason}")
+        return {"run_id": request.run_id, **request.conf}
+
+    trigger_retrain = TriggerDagRunOperator(
+        task_id="trigger_retrain",
+        trigger_dag_id="retrain",
+        trigger_run_id="{{ " + REQUEST + "['run_id'] }}",
+        conf={
+            "cutoff": "{{ " + REQUEST + "['cutoff'] }}",
+            "reason": "{{ " + REQUEST + "['reason'] }}",
+        },
+        logical_date=None,
+        skip_when_already_exists=True,
+    )
+
+    @task
+    def weekly_report(service_date: str, **context) -> int | None:
+        day = date.fromisoformat(service_date)
+        if day.weekday() != 6 and not context["params"].get("weekly_report"):
+            raise AirflowSkipException(f"{day} is not a Sunday: no weekly report")
+        from nightscore.monitoring.report import queue_weekly_report
+
+        alert_id = fail_clearly(lambda: queue_weekly_report(day, SETTINGS))
+        print(f"weekly report for the week ending {day}: queued as alert {alert_id}")
+        return alert_id
+
+    @task(trigger_rule="all_done")
+    def send_alerts() -> str:
+        from nightscore.monitoring.outbox import send_pending
+
+        result = send_pending(SETTINGS)
+        print(result.summary)
+        if result.failed:  # retried by Airflow, then by the next run: nothing is lost
+            raise RuntimeError(result.summary)
+        return result.summary
+
+    day = resolve_service_date()
+    performance = measure_performance(day)
+    wait_for_outcomes(day) >> performance
+    drift = measure_drift(day)
+    performance >> drift
+    checked = check_rules(day)
+    drift >> checked
+    decided = decide_retrain(day)
+    checked >> decided >> trigger_retrain
+    report = weekly_report(day)
+    checked >> report >> send_alerts()
+
+
+monitoring()
