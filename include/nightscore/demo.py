@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,9 +26,17 @@ from nightscore.calendar import date_range, days_before
 from nightscore.contract import BATCH_KINDS
 from nightscore.landing import REPLAY_FIRST
 
-DEMO_DAGS = ("replay_source", "load_history", "retrain", "nightly_scoring", "ingest_outcomes")
+DEMO_DAGS = (
+    "replay_source",
+    "load_history",
+    "retrain",
+    "nightly_scoring",
+    "ingest_outcomes",
+    "monitoring",
+)
 EVENING_DAGS = ("replay_source", "nightly_scoring")
-DAILY_DAGS = (*EVENING_DAGS, "ingest_outcomes")
+MORNING_DAGS = ("ingest_outcomes", "monitoring")
+DAILY_DAGS = (*EVENING_DAGS, *MORNING_DAGS)
 DEFAULT_START = date(2013, 2, 7)
 DEFAULT_END = date(2013, 2, 13)
 # History before the window: as much of 2013 as there is, up to 60 days. The first
@@ -113,6 +122,12 @@ class AirflowClient:
         if found is None:
             raise DemoError(f"the run {run_id} of {dag_id} disappeared")
         return dict(found)
+
+    def runs(self, dag_id: str, states: tuple[str, ...]) -> list[dict[str, Any]]:
+        found = self.request(
+            "GET", f"/api/v2/dags/{dag_id}/dagRuns", params={"state": list(states), "limit": 100}
+        )
+        return list((found or {}).get("dag_runs", []))
 
     def task_instances(self, dag_id: str, run_id: str, state: str) -> list[dict[str, Any]]:
         path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances"
@@ -331,8 +346,9 @@ def replay(client: AirflowClient, start: date, end: date, deadline: float) -> li
     The evening of S: `replay_source` lands S's batches and `nightly_scoring` (its sensor
     waits for the landing) loads the schedule. The morning after: `ingest_outcomes` for S,
     started once S's flights are loaded, since validation checks that every outcome is of
-    a scheduled flight. It runs alongside the next evening, whose scoring reads outcomes
-    up to S-1 only. A date starts once the one before it is done.
+    a scheduled flight, and `monitoring` for S, whose sensor waits for those outcomes.
+    They run alongside the next evening, whose scoring reads outcomes up to S-1 only. A
+    date starts once the one before it is done.
     """
     days = list(date_range(start, end))
     progress = Progress(len(days) * len(DAILY_DAGS))
@@ -342,9 +358,22 @@ def replay(client: AirflowClient, start: date, end: date, deadline: float) -> li
         conf = {"service_date": day.isoformat()}
         evening = [trigger(client, dag_id, day.isoformat(), conf) for dag_id in EVENING_DAGS]
         wait_for_runs(client, evening + morning, progress, deadline)
-        morning = [trigger(client, "ingest_outcomes", day.isoformat(), conf)]
+        morning = [trigger(client, dag_id, day.isoformat(), conf) for dag_id in MORNING_DAGS]
         runs += evening + morning
     wait_for_runs(client, morning, progress, deadline)
+    return runs
+
+
+def wait_for_triggered_retrains(client: AirflowClient, deadline: float) -> list[Run]:
+    """Wait for the retrains that monitoring triggered (its rules asked for them)."""
+    found = client.runs("retrain", ("queued", "running"))
+    runs = [
+        Run("retrain", f"cutoff {r.get('conf', {}).get('cutoff', '?')}", r["dag_run_id"], {})
+        for r in found
+        if str(r["dag_run_id"]).startswith("monitoring__")
+    ]
+    if runs:
+        wait_for_runs(client, runs, Progress(len(runs)), deadline)
     return runs
 
 
@@ -362,6 +391,27 @@ _ROWS_PER_DAY = """
     GROUP BY service_date
 """
 _PENDING_ALERTS = "SELECT count(*) FROM monitoring.alerts WHERE status = 'pending'"
+_ALERTS = """
+    SELECT rule, status, count(*) FROM monitoring.alerts
+    WHERE service_date BETWEEN %(start)s AND %(end)s OR service_date IS NULL
+    GROUP BY rule, status ORDER BY rule, status
+"""
+_MONITORING = """
+    SELECT d.service_date, d.model_version, d.share_drifted, d.mean_score, p.roc_auc,
+           (SELECT string_agg(c.rule, ', ' ORDER BY c.rule) FROM monitoring.rule_checks c
+            WHERE c.service_date = d.service_date AND c.model_name = d.model_name
+              AND c.breached)
+    FROM monitoring.drift_runs d
+    LEFT JOIN monitoring.performance p
+      ON p.service_date = d.service_date AND p.model_name = d.model_name
+     AND p.model_version = d.model_version AND p.segment_type = 'all'
+    WHERE d.service_date BETWEEN %(start)s AND %(end)s
+    ORDER BY d.service_date, d.model_version
+"""
+_RETRAINS = """
+    SELECT service_date, reason FROM monitoring.retrain_triggers
+    WHERE service_date BETWEEN %(start)s AND %(end)s ORDER BY service_date
+"""
 _PREDICTIONS_PER_DAY = """
     SELECT service_date, count(*) FROM scoring.predictions
     WHERE service_date BETWEEN %(start)s AND %(end)s
@@ -403,6 +453,9 @@ def summary(
     password: str | None = None,
     logs: str | None = None,
     mlflow_url: str | None = None,
+    mail: str | None = None,
+    reports: str | None = None,
+    evidently: str | None = None,
 ) -> str:
     """What the warehouse holds for the window, and where to look next."""
     import psycopg2
@@ -418,6 +471,9 @@ def summary(
         predictions = _query(connection, _PREDICTIONS_PER_DAY, params)
         champion = _query(connection, _CHAMPION, {})
         riskiest = _query(connection, _RISKIEST, params)
+        monitored = _query(connection, _MONITORING, params)
+        alert_counts = _query(connection, _ALERTS, params)
+        retrains = _query(connection, _RETRAINS, params)
     connection.close()
 
     status = {(kind, day): (state, error) for kind, day, state, error in batches or []}
@@ -463,8 +519,29 @@ def summary(
         lines.append(f"Riskiest flights of {riskiest[0][0]} (analytics.predictions):")
         for _, carrier, flight, origin, dest, departs, risk in riskiest:
             lines.append(f"  {carrier} {flight:<5} {origin}-{dest}  {departs}  risk {risk:.2f}")
+    if monitored:
+        lines.append("Monitoring (monitoring DAG; breached rules of monitoring.rule_checks):")
+        for day, version, share, mean_score, roc_auc, breached in monitored:
+            auc = "n/a" if roc_auc is None else f"{roc_auc:.3f}"
+            lines.append(
+                f"  {day}  v{version}  ROC AUC {auc}  drifted {share:.0%}  mean risk "
+                f"{mean_score:.3f}  breached: {breached or '-'}"
+            )
+    for day, reason in retrains or []:
+        lines.append(f"  retrain triggered after {day}: {reason}")
+    if alert_counts:
+        counts = ", ".join(f"{rule} {status} {n}" for rule, status, n in alert_counts)
+        lines.append(f"Alerts (monitoring.alerts): {counts}")
     pending = "n/a (monitoring.alerts is missing)" if alerts is None else str(alerts[0][0])
     lines.append(f"Pending alerts: {pending}")
+    if mail:
+        received = sorted(Path(mail).glob("*.eml")) if Path(mail).is_dir() else []
+        lines.append(f"Mail received by the local SMTP sink: {len(received)} message(s) in {mail}")
+        lines += [f"  {eml.name}" for eml in received[-12:]]
+    if reports:
+        lines.append(f"Reports (Evidently drift, weekly): {reports}")
+    if evidently:
+        lines.append(f"Evidently UI: evidently ui --workspace {evidently}  (drift trend)")
     if ui_url:
         login = f"admin / {password}" if password else "admin"
         lines.append(f"Airflow UI: {ui_url}  (login: {login})")
@@ -487,7 +564,10 @@ def _header(start: date, end: date, paths: runtime.StatePaths) -> None:
     days = (end - start).days + 1
     dates = f"{days} service dates, {start} to {end}" if days > 1 else f"service date {start}"
     print(f"nightscore demo: {dates}, through the Airflow scheduler")
-    print(f"  state folder: {paths.root}", flush=True)
+    print(f"  state folder: {paths.root}")
+    print(
+        f"  mail (alerts, the weekly report) is saved as .eml + .html in: {paths.mail}", flush=True
+    )
 
 
 def run_demo(
@@ -539,6 +619,10 @@ def _safe_summary(stack: runtime.Stack, first: date, last: date) -> str:
             password=stack.password,
             logs=str(stack.paths.logs),
             mlflow_url=stack.mlflow_url,
+            mail=str(stack.paths.mail),
+            reports=stack.env.get("NIGHTSCORE_REPORTS_DIR") or str(stack.paths.root / "reports"),
+            evidently=stack.env.get("NIGHTSCORE_EVIDENTLY_WORKSPACE")
+            or str(stack.paths.root / "evidently"),
         )
     except psycopg2.Error as exc:
         return (
@@ -579,6 +663,9 @@ def _drive(
 
     print("\n5. Replaying the window, one service date after the other", flush=True)
     runs = replay(client, first, last, deadline)
+    retrains = wait_for_triggered_retrains(client, deadline)
+    if retrains:
+        print(f"  monitoring triggered {len(retrains)} retrain(s); see the summary")
     failed = [run for run in runs if run.state == "failed"]
     if failed:
         print(

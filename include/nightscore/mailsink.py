@@ -26,7 +26,7 @@ from datetime import datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 1025
@@ -69,7 +69,8 @@ def html_with_inline_images(msg: EmailMessage) -> str | None:
     for part in msg.walk():
         content_id = part.get("Content-ID")
         if content_id and not part.is_multipart():
-            data = part.get_payload(decode=True) or b""
+            # Not multipart: get_payload(decode=True) gives the decoded bytes (or None).
+            data = cast("bytes | None", part.get_payload(decode=True)) or b""
             inline[content_id.strip().strip("<>")] = (
                 f"data:{part.get_content_type()};base64,{b64encode(data).decode('ascii')}"
             )

@@ -39,8 +39,11 @@ from nightscore import config
 COMPONENTS = ("scheduler", "dag-processor", "api-server", "triggerer")
 # The MLflow tracking server: its name for the pid file and the log.
 MLFLOW = "mlflow"
+# The local SMTP sink that receives the stack's mail (alerts, reports) into a folder.
+MAIL_SINK = "mailsink"
+DEFAULT_SMTP_PORT = 1025
 # Every process the stack manages (Postgres aside).
-MANAGED = (*COMPONENTS, MLFLOW)
+MANAGED = (*COMPONENTS, MLFLOW, MAIL_SINK)
 ADMIN_USER = "admin"
 LOCAL_POSTGRES = ("127.0.0.1", 5432)
 DEFAULT_API_PORT = 8080
@@ -82,6 +85,11 @@ class StatePaths:
     @property
     def mlflow_artifacts(self) -> Path:
         return self.root / "mlflow-artifacts"
+
+    @property
+    def mail(self) -> Path:
+        """Where the mail sink stores what it receives (.eml, and .html beside it)."""
+        return self.root / "mail"
 
     @property
     def secrets_file(self) -> Path:
@@ -139,12 +147,13 @@ def free_port() -> int:
 
 @dataclass(frozen=True)
 class Ports:
-    """The ports one stack listens on: Airflow's, and the MLflow server's."""
+    """The ports one stack listens on: Airflow's, the MLflow server's, the mail sink's."""
 
     api: int
     worker_log: int
     trigger_log: int
     mlflow: int
+    smtp: int = DEFAULT_SMTP_PORT
 
 
 def api_port_from_env() -> int:
@@ -174,6 +183,9 @@ def choose_ports(paths: StatePaths, api_port: int, mlflow_port: int = DEFAULT_ML
         if "mlflow" not in saved:  # saved by a stack from before the MLflow server
             saved["mlflow"] = _preferred_or_free(mlflow_port, avoid=set(saved.values()))
             paths.ports_file.write_text(json.dumps(saved) + "\n")
+        if "smtp" not in saved:  # saved by a stack from before the mail sink
+            saved["smtp"] = _preferred_or_free(DEFAULT_SMTP_PORT, avoid=set(saved.values()))
+            paths.ports_file.write_text(json.dumps(saved) + "\n")
         return Ports(**saved)
     if port_in_use(api_port):
         raise RuntimeError(
@@ -181,12 +193,17 @@ def choose_ports(paths: StatePaths, api_port: int, mlflow_port: int = DEFAULT_ML
             "start; stop that program or set NIGHTSCORE_AIRFLOW_PORT to a free port"
         )
     taken = [api_port]
-    for preferred in (DEFAULT_WORKER_LOG_PORT, DEFAULT_TRIGGER_LOG_PORT, mlflow_port):
+    for preferred in (
+        DEFAULT_WORKER_LOG_PORT,
+        DEFAULT_TRIGGER_LOG_PORT,
+        mlflow_port,
+        DEFAULT_SMTP_PORT,
+    ):
         port = _preferred_or_free(preferred, avoid=set(taken))
         while port in taken:  # free_port() may hand out a port chosen just before
             port = free_port()
         taken.append(port)
-    ports = Ports(*taken)  # api, worker_log, trigger_log, mlflow
+    ports = Ports(*taken)  # api, worker_log, trigger_log, mlflow, smtp
     paths.ports_file.write_text(json.dumps(asdict(ports)) + "\n")
     return ports
 
@@ -546,6 +563,10 @@ def airflow_env(
     # A demo-sized tuning budget: the first champion trains in about a minute.
     env.setdefault("NIGHTSCORE_TUNING_TRIALS", "4")
     env.setdefault("NIGHTSCORE_TUNING_TIMEOUT_S", "60")
+    # Mail goes to the stack's sink (see `smtp`), so alerts and reports have recipients.
+    env.setdefault("NIGHTSCORE_ALERT_EMAIL_TO", "oncall@nightscore.example")
+    env.setdefault("NIGHTSCORE_REPORT_EMAIL_TO", "stakeholders@nightscore.example")
+    env.setdefault("NIGHTSCORE_AIRFLOW_URL", api)
     env.update(
         {
             "NIGHTSCORE_STATE_DIR": str(paths.root),
@@ -600,9 +621,11 @@ def airflow_env(
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(ports.worker_log),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(ports.trigger_log),
             "AIRFLOW_CONN_WAREHOUSE_DB": warehouse_url,
+            # The stack's mail sink, unless the environment names another SMTP server.
             "AIRFLOW_CONN_SMTP_DEFAULT": os.environ.get(
                 "AIRFLOW_CONN_SMTP_DEFAULT",
-                "smtp://127.0.0.1:1025?disable_ssl=true&disable_tls=true",
+                f"smtp://127.0.0.1:{ports.smtp}?disable_ssl=true&disable_tls=true"
+                "&from_email=nightscore%40nightscore.example",
             ),
         }
     )
@@ -899,6 +922,39 @@ def start_mlflow_server(
     return process.pid, True
 
 
+def start_mail_sink(paths: StatePaths, port: int) -> tuple[int, bool]:
+    """Start the SMTP sink detached (`python -m nightscore.mailsink`); (pid, started)."""
+    pid = component_pid(paths, MAIL_SINK)
+    if pid is not None:
+        return pid, False
+    if port_in_use(port):
+        raise RuntimeError(
+            f"port {port} is taken by another program, so the mail sink cannot start; "
+            "run `make stop`, then start again (a free port is chosen then)"
+        )
+    with paths.log(MAIL_SINK).open("a") as handle:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "nightscore.mailsink",
+                "--folder",
+                str(paths.mail),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            cwd=paths.root,
+            start_new_session=True,
+        )
+    _write_pid(paths.pid_file(MAIL_SINK), process.pid)
+    return process.pid, True
+
+
 def wait_for_mlflow(
     url: str,
     *,
@@ -997,6 +1053,13 @@ def up(
     pid, started_now = start_mlflow_server(paths, admin_url, ports.mlflow, mlflow_db)
     state = "started" if started_now else "already running"
     print(f"  mlflow server  {state} (pid {pid}), log: {paths.log(MLFLOW)}", flush=True)
+    pid, sink_started = start_mail_sink(paths, ports.smtp)
+    state = "started" if sink_started else "already running"
+    print(
+        f"  mail sink      {state} (pid {pid}) on smtp://127.0.0.1:{ports.smtp}, "
+        f"mail saved to {paths.mail}",
+        flush=True,
+    )
 
     started = time.monotonic()
     upgrade_warehouse(paths, warehouse_url, admin_url)

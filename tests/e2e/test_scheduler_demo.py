@@ -1,5 +1,6 @@
 """The demo's path through the real scheduler: API server, scheduler, DAG processor and
-triggerer as separate processes, LocalExecutor, Postgres metadata, one service date.
+triggerer as separate processes, LocalExecutor, Postgres metadata, one service date from
+its landing to its monitoring, with mail to the stack's SMTP sink.
 
 The stack is isolated from `make demo`: its own state folder, API port, log-server
 ports and databases (dropped at the end). Everything it starts is stopped, even when
@@ -126,4 +127,21 @@ def test_one_service_date_goes_through_the_scheduler(stack: runtime.Stack) -> No
         "SELECT count(*) FROM scoring.predictions WHERE service_date = %(day)s",
     )[0][0]
     assert scored == _flight_rows(stack.warehouse_url)
+    # Monitoring measured the day against the champion's reference sample, wrote the
+    # Evidently report, and mailed every alert it sent to the stack's SMTP sink.
+    (report,) = _fetch(
+        stack.warehouse_url,
+        "SELECT r.path FROM monitoring.drift_runs d JOIN monitoring.reports r USING (report_id) "
+        "WHERE d.service_date = %(day)s",
+    )
+    assert os.path.getsize(report[0]) > 100_000
+    checks = _fetch(
+        stack.warehouse_url,
+        "SELECT count(*) FROM monitoring.rule_checks WHERE service_date = %(day)s",
+    )[0][0]
+    assert checks >= 4
+    sent = _fetch(
+        stack.warehouse_url, "SELECT count(*) FROM monitoring.alerts WHERE status = 'sent'"
+    )
+    assert len(list(stack.paths.mail.glob("*.eml"))) == sent[0][0]
     print(demo.summary(stack.warehouse_url, SERVICE_DATE, SERVICE_DATE))

@@ -322,7 +322,7 @@ def compact_html(html: str) -> str:
     templates: list[str] = []
     dashboard = _shorten(dashboard, templates)
     graphs = _shorten(graphs, templates)
-    compact = {"separators": (",", ":"), "allow_nan": True}
+    compact: dict[str, Any] = {"separators": (",", ":"), "allow_nan": True}
     name = match["id"]
     block = (
         f"var {name} = {json.dumps(dashboard, **compact)};\n"

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import smtplib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, text
 
@@ -220,7 +221,9 @@ def send_pending(
                             bytes(alert["message"]), to=to, from_email=smtp.from_email
                         )
                         if alert["message"] is not None
-                        else mailer.build_alert_email(alert, to=to, from_email=smtp.from_email)
+                        else mailer.build_alert_email(
+                            cast("Mapping[str, Any]", alert), to=to, from_email=smtp.from_email
+                        )
                     )
                     refused = client.send_message(msg)
                 except Exception as exc:

@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Connection, text
@@ -667,7 +667,8 @@ def build_email(
     msg["X-Nightscore-Rule"] = RULE
     msg.set_content(render_text(report))
     msg.add_alternative(render_html(report, f"cid:{report.chart_cid}"), subtype="html")
-    html_part = msg.get_payload()[1]
+    # A multipart/alternative now: its payload is the list of parts, HTML second.
+    html_part = cast("list[EmailMessage]", msg.get_payload())[1]
     html_part.add_related(
         chart_png,
         "image",
@@ -908,7 +909,9 @@ def gather(week_end: date, settings: Settings) -> WeeklyReport:
             ).mappings()
         ]
         champion = _champion(conn, model, week_end)
-        drifted = strongest_drift(list(conn.execute(_DRIFTED, week).mappings()))
+        drifted = strongest_drift(
+            cast("list[dict[str, Any]]", list(conn.execute(_DRIFTED, week).mappings()))
+        )
         drift_days = conn.execute(_DRIFT_DAYS, week).scalar_one()
         drift_row = conn.execute(_DRIFT_REPORT, week).mappings().first()
 
