@@ -530,8 +530,8 @@ def summary(
     for day, reason in retrains or []:
         lines.append(f"  retrain triggered after {day}: {reason}")
     if alert_counts:
-        counts = ", ".join(f"{rule} {status} {n}" for rule, status, n in alert_counts)
-        lines.append(f"Alerts (monitoring.alerts): {counts}")
+        tally = ", ".join(f"{rule} {status} {n}" for rule, status, n in alert_counts)
+        lines.append(f"Alerts (monitoring.alerts): {tally}")
     pending = "n/a (monitoring.alerts is missing)" if alerts is None else str(alerts[0][0])
     lines.append(f"Pending alerts: {pending}")
     if mail:
