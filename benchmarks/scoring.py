@@ -12,10 +12,10 @@ is per path:
   rows (made by Postgres into a file before the clock starts) into a copy of the
   predictions table.
 
-All three run the same query with the same planner settings, so what differs is the data
-path. The model is a small XGBoost model fitted here on the seeded history, wrapped as a
-`registry.LoadedModel`: no MLflow server is needed. Run with `make bench-scoring`
-(`ARGS="--rows 5000000 --skip-naive"`). The last line is JSON.
+All three run the same query (unordered, as scoring needs no order) with the same planner
+settings, so what differs is the data path. The model is a small XGBoost model fitted here
+on the seeded history, wrapped as a `registry.LoadedModel`: no MLflow server is needed.
+Run with `make bench-scoring` (`ARGS="--rows 5000000 --skip-naive"`). The last line is JSON.
 """
 
 from __future__ import annotations
@@ -360,7 +360,8 @@ def run_naive(settings: Any, spec: dict[str, Any], model: Any) -> dict[str, Any]
     with engine.begin() as conn:
         for statement in PLANNER_SETTINGS:  # the same plan as the other paths
             conn.exec_driver_sql(statement)
-        frame = pd.read_sql(text(feature_sql()), conn, params=feature_params(NIGHT, NIGHT))
+        query = text(feature_sql(ordered=False))  # the query scoring.feature_chunks runs
+        frame = pd.read_sql(query, conn, params=feature_params(NIGHT, NIGHT))
     phases["read_sql"] = time.perf_counter() - started
     say(f"  read_sql: {len(frame):,} rows in {phases['read_sql']:.1f} s")
     mark = time.perf_counter()
@@ -404,7 +405,8 @@ def run_floor(settings: Any, spec: dict[str, Any], model: Any) -> dict[str, Any]
         phases, started = {}, time.perf_counter()
         with engine.begin() as conn, open(os.devnull, "wb") as sink:
             cursor = _cursor(conn)
-            query = _copy_sql(conn, feature_sql(), feature_params(NIGHT, NIGHT)).strip().rstrip(";")
+            sql = feature_sql(ordered=False)  # the query scoring.feature_chunks runs
+            query = _copy_sql(conn, sql, feature_params(NIGHT, NIGHT)).strip().rstrip(";")
             for statement in PLANNER_SETTINGS:  # as scoring.feature_chunks sets them
                 cursor.execute(statement)
             cursor.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)", sink)

@@ -89,62 +89,129 @@ HISTORY_FEATURES = (
 NUMERIC_FEATURES = SCHEDULE_FEATURES + WEATHER_FEATURES + PLANE_FEATURES + HISTORY_FEATURES
 FEATURES = CATEGORICAL + NUMERIC_FEATURES
 
-# One CTE per history rate: the grouping columns, the window (in days before S, inclusive).
-_HISTORY = {
-    # name: (key columns, first day back, last day back)
-    "carrier": (("carrier",), HISTORY_DAYS + 1, HISTORY_LAG_DAYS),
-    "route": (("origin", "dest"), HISTORY_DAYS + 1, HISTORY_LAG_DAYS),
-    "origin_hour": (("origin", "dep_hour"), HISTORY_DAYS + 1, HISTORY_LAG_DAYS),
-    "route_hour": (("origin", "dest", "dep_hour"), HISTORY_DAYS + 1, HISTORY_LAG_DAYS),
-    "flight": (("carrier", "flight", "origin"), HISTORY_DAYS + 1, HISTORY_LAG_DAYS),
-    "dest": (("dest",), HISTORY_DAYS + 1, HISTORY_LAG_DAYS),
-    "plane": (("tailnum",), HISTORY_DAYS + 1, HISTORY_LAG_DAYS),
-    "all": ((), HISTORY_DAYS + 1, HISTORY_LAG_DAYS),
+# History windows, in days before S (inclusive). Each has a prior: the rate of all flights
+# in the window, towards which the rates of its keys are shrunk.
+_WINDOWS = {
+    "hist": (HISTORY_DAYS + 1, HISTORY_LAG_DAYS),
     # The last week: a trend that the 28 days smooth away.
-    "recent_origin": (("origin",), RECENT_DAYS + 1, HISTORY_LAG_DAYS),
-    "recent_carrier": (("carrier",), RECENT_DAYS + 1, HISTORY_LAG_DAYS),
-    "recent_all": ((), RECENT_DAYS + 1, HISTORY_LAG_DAYS),
-    "last_origin": (("origin",), HISTORY_LAG_DAYS, HISTORY_LAG_DAYS),
-    "last_carrier": (("carrier",), HISTORY_LAG_DAYS, HISTORY_LAG_DAYS),
-    "last_all": ((), HISTORY_LAG_DAYS, HISTORY_LAG_DAYS),
+    "recent": (RECENT_DAYS + 1, HISTORY_LAG_DAYS),
+    "last_day": (HISTORY_LAG_DAYS, HISTORY_LAG_DAYS),
 }
+# One CTE per grouping: its key columns and windows; each window makes `{window}_{name}_rate`.
+_HISTORY = {
+    "carrier": (("carrier",), ("hist", "recent", "last_day")),
+    "route": (("origin", "dest"), ("hist",)),
+    "origin_hour": (("origin", "dep_hour"), ("hist",)),
+    "route_hour": (("origin", "dest", "dep_hour"), ("hist",)),
+    "flight": (("carrier", "flight", "origin"), ("hist",)),
+    "dest": (("dest",), ("hist",)),
+    "plane": (("tailnum",), ("hist",)),
+    "origin": (("origin",), ("recent", "last_day")),
+}
+_RATES = {f"{w}_{name}_rate": (name, w) for name, (_, windows) in _HISTORY.items() for w in windows}
+
+
+def _shrunk(k: str, n: str, prior: str) -> str:
+    return f"(coalesce({k}, 0) + {PRIOR_WEIGHT} * {prior}) / (coalesce({n}, 0) + {PRIOR_WEIGHT})"
+
+
+def _windowed(keys: Sequence[str], windows: Sequence[str], probes: str) -> str:
+    """Trailing sums n_{window}, k_{window} of flights and disruptions at every probe (S, key).
+
+    Daily counts per key and one zero "probe" row per (S, key) go through RANGE windows
+    that end `last` days before the row's date, so a probe sees exactly its window and
+    nothing from S-1 onwards.
+    """
+    cols = "".join(f"{k}, " for k in keys)
+    partition = f"PARTITION BY {', '.join(keys)} " if keys else ""
+    sums = "".join(
+        f",\n               sum(n) OVER {w} AS n_{w}, sum(k) OVER {w} AS k_{w}" for w in windows
+    )
+    frames = ",\n               ".join(
+        f"{w} AS ({partition}ORDER BY service_date RANGE BETWEEN "
+        f"'{_WINDOWS[w][0]} days' PRECEDING AND '{_WINDOWS[w][1]} days' PRECEDING)"
+        for w in windows
+    )
+    return f"""(
+        SELECT service_date, {cols}probe{sums}
+        FROM (
+            SELECT service_date, {cols}count(*) AS n, sum(disrupted::int) AS k, false AS probe
+            FROM labelled GROUP BY service_date{"".join(f", {k}" for k in keys)}
+            UNION ALL
+            {probes}
+        ) rows
+        WINDOW {frames}
+    ) windowed"""
 
 
 def _history_cte(name: str) -> str:
-    """Trailing sums of flights and disruptions per key, at every (S, key) the night needs.
+    """The shrunk rates of one grouping, once per (S, key) of the night, not per flight.
 
-    Daily counts and one zero "probe" row per (S, key) go through a RANGE window that
-    ends `last` days before the row's date, so the probe sees exactly its window and
-    nothing from S-1 onwards.
+    Keys without any history get no row: their flights take the window's no-history rate.
     """
-    keys, first, last = _HISTORY[name]
-    cols = "".join(f"{k}, " for k in keys)
-    partition = f"PARTITION BY {', '.join(keys)} " if keys else ""
+    keys, windows = _HISTORY[name]
+    cols = ", ".join(keys)
+    probes = (
+        f"SELECT DISTINCT service_date, {cols}, 0, 0, true FROM night\n"
+        f"            WHERE ({cols}) IN (SELECT {cols} FROM labelled)"
+    )
+    rates = "".join(
+        f",\n           {_shrunk(f'k_{w}', f'n_{w}', f'days.{w}_prior')} AS {w}_{name}_rate"
+        for w in windows
+    )
+    count = ",\n           coalesce(n_hist, 0) AS hist_flight_count" if name == "flight" else ""
     return f"""
-    hist_{name} AS (
-        SELECT service_date, {cols}n, k FROM (
-            SELECT service_date, {cols}probe,
-                   sum(n) OVER w AS n, sum(k) OVER w AS k
-            FROM (
-                SELECT service_date, {cols}count(*) AS n, sum(disrupted::int) AS k,
-                       false AS probe
-                FROM labelled GROUP BY service_date{"".join(f", {k}" for k in keys)}
-                UNION ALL
-                SELECT DISTINCT service_date, {cols}0, 0, true FROM night
-            ) rows
-            WINDOW w AS ({partition}ORDER BY service_date
-                         RANGE BETWEEN '{first} days' PRECEDING AND '{last} days' PRECEDING)
-        ) windowed
-        WHERE probe
-    )"""
+hist_{name} AS (
+    SELECT service_date, {cols}{rates}{count}
+    FROM {_windowed(keys, windows, probes)}
+    JOIN days USING (service_date)
+    WHERE probe
+)"""
 
 
-def _rate(name: str, prior: str) -> str:
-    return f"(coalesce(hist_{name}.k, 0) + {PRIOR_WEIGHT} * {prior}) / (coalesce(hist_{name}.n, 0) + {PRIOR_WEIGHT})"
+def _days_cte() -> str:
+    """One row per service date: the calendar features, each window's prior, and the rate
+    of a key without history, computed once per date rather than once per flight."""
+    probes = (
+        "SELECT d::date, 0, 0, true\n"
+        "            FROM generate_series(CAST(:start AS date), CAST(:end AS date), '1 day') d"
+    )
+    priors = "".join(
+        f",\n           coalesce(k_{w}::float8 / nullif(n_{w}, 0), 0.25) AS {w}_prior"
+        for w in _WINDOWS
+    )
+    # The shrunk rate of 0 flights, written as such: 20 * p / 20 may differ from p in its
+    # last bit, and the features must not change.
+    no_history = "".join(
+        f",\n           {PRIOR_WEIGHT} * {w}_prior / {PRIOR_WEIGHT} AS {w}_no_history"
+        for w in _WINDOWS
+    )
+    return f"""
+priors AS (
+    SELECT service_date{priors}
+    FROM {_windowed((), tuple(_WINDOWS), probes)}
+    WHERE probe
+),
+days AS (
+    SELECT priors.*{no_history},
+           extract(year FROM service_date)::int AS year,
+           extract(month FROM service_date)::int AS month,
+           extract(isodow FROM service_date)::int AS day_of_week,
+           (SELECT min(abs(h - service_date)) FROM unnest(CAST(:holidays AS date[])) h)
+               AS days_to_holiday
+    FROM priors
+)"""
+
+
+def _history_column(column: str) -> str:
+    if column == "hist_flight_count":
+        return "coalesce(hist_flight.hist_flight_count, 0) AS hist_flight_count"
+    name, window = _RATES[column]
+    return f"coalesce(hist_{name}.{column}, days.{window}_no_history) AS {column}"
 
 
 def _join(name: str) -> str:
-    keys, _, _ = _HISTORY[name]
+    keys, _ = _HISTORY[name]
     on = " AND ".join(
         [f"hist_{name}.service_date = night.service_date"]
         + [f"hist_{name}.{k} = night.{k}" for k in keys]
@@ -152,14 +219,17 @@ def _join(name: str) -> str:
     return f"LEFT JOIN hist_{name} ON {on}"
 
 
-@lru_cache(maxsize=1)
-def feature_sql() -> str:
-    """The feature query, with parameters :start, :end (service dates) and :holidays."""
+@lru_cache(maxsize=2)
+def feature_sql(ordered: bool = True) -> str:
+    """The feature query, with parameters :start, :end (service dates) and :holidays.
+
+    `ordered` sorts the rows by KEY_COLUMNS; scoring, which needs no order, skips that sort
+    (hundreds of MB on disk for a million flights).
+    """
     histories = ",".join(_history_cte(name) for name in _HISTORY)
-    joins = "\n    ".join(_join(name) for name in _HISTORY)
-    prior = "coalesce(hist_all.k::float8 / nullif(hist_all.n, 0), 0.25)"
-    last_prior = "coalesce(hist_last_all.k::float8 / nullif(hist_last_all.n, 0), 0.25)"
-    recent_prior = "coalesce(hist_recent_all.k::float8 / nullif(hist_recent_all.n, 0), 0.25)"
+    joins = "\n".join(_join(name) for name in _HISTORY)
+    history_columns = ",\n       ".join(_history_column(c) for c in HISTORY_FEATURES)
+    order = "ORDER BY night.service_date, night.carrier, night.flight, night.origin"
     return f"""
 WITH night AS (
     SELECT f.service_date, f.carrier, f.flight, f.origin, f.dest, f.tailnum, f.distance,
@@ -217,13 +287,10 @@ weather AS (
            after AS (PARTITION BY origin, service_date ORDER BY hour
                      RANGE BETWEEN 1 FOLLOWING AND 3 FOLLOWING),
            nyc AS (PARTITION BY service_date)
-),{histories}
+),{_days_cte()},{histories}
 SELECT night.service_date, night.carrier, night.flight, night.origin, night.dest,
-       extract(month FROM night.service_date)::int AS month,
-       extract(isodow FROM night.service_date)::int AS day_of_week,
-       night.dep_hour, night.dep_minute, night.arr_hour, night.distance,
-       (SELECT min(abs(h - night.service_date)) FROM unnest(CAST(:holidays AS date[])) h)
-           AS days_to_holiday,
+       days.month, days.day_of_week,
+       night.dep_hour, night.dep_minute, night.arr_hour, night.distance, days.days_to_holiday,
        night.origin_hour_departures, night.origin_day_departures,
        night.carrier_day_departures, night.nyc_hour_departures, night.plane_leg_of_day,
        night.plane_prev_gap_min,
@@ -231,24 +298,14 @@ SELECT night.service_date, night.carrier, night.flight, night.origin, night.dest
        w.day_precip, w.day_precip_hours, w.day_min_visib, w.day_max_wind_speed,
        w.precip_before_departure, w.min_visib_before_departure, w.precip_after_departure,
        w.nyc_day_precip,
-       extract(year FROM night.service_date)::int - p.year AS plane_age,
+       days.year - p.year AS plane_age,
        p.seats AS plane_seats, p.engines AS plane_engines,
        (p.tailnum IS NOT NULL)::int AS plane_known,
-       {_rate("carrier", prior)} AS hist_carrier_rate,
-       {_rate("route", prior)} AS hist_route_rate,
-       {_rate("origin_hour", prior)} AS hist_origin_hour_rate,
-       {_rate("route_hour", prior)} AS hist_route_hour_rate,
-       {_rate("flight", prior)} AS hist_flight_rate,
-       {_rate("dest", prior)} AS hist_dest_rate,
-       coalesce(hist_flight.n, 0) AS hist_flight_count,
-       {_rate("plane", prior)} AS hist_plane_rate,
-       {_rate("recent_origin", recent_prior)} AS recent_origin_rate,
-       {_rate("recent_carrier", recent_prior)} AS recent_carrier_rate,
-       {_rate("last_origin", last_prior)} AS last_day_origin_rate,
-       {_rate("last_carrier", last_prior)} AS last_day_carrier_rate,
+       {history_columns},
        CASE WHEN o.service_date IS NULL THEN NULL
             ELSE (o.cancelled OR o.diverted OR o.arr_delay >= 15)::int END AS {LABEL}
 FROM night
+JOIN days ON days.service_date = night.service_date
 LEFT JOIN weather w
        ON w.origin = night.origin AND w.service_date = night.service_date
       AND w.hour = night.dep_hour
@@ -256,8 +313,8 @@ LEFT JOIN core.planes p ON p.tailnum = night.tailnum
 LEFT JOIN core.outcomes o
        ON o.service_date = night.service_date AND o.carrier = night.carrier
       AND o.flight = night.flight AND o.origin = night.origin
-    {joins}
-ORDER BY night.service_date, night.carrier, night.flight, night.origin
+{joins}
+{order if ordered else ""}
 """
 
 
@@ -295,7 +352,15 @@ def typed_features(frame: pd.DataFrame) -> pd.DataFrame:
 
 # The CTEs hide row counts from the planner, which then picks merge and nested-loop
 # joins that rescan tens of millions of rows; hash joins are right at every size here.
-PLANNER_SETTINGS = ("SET LOCAL enable_mergejoin = off", "SET LOCAL enable_nestloop = off")
+# With the default 4 MB of work_mem, a million-flight night spills its sorts, and hash
+# joins sized for the planner's guesses spill the flights to disk at every join; JIT
+# spends seconds compiling this wide query, more than it saves.
+PLANNER_SETTINGS = (
+    "SET LOCAL enable_mergejoin = off",
+    "SET LOCAL enable_nestloop = off",
+    "SET LOCAL work_mem = '64MB'",
+    "SET LOCAL jit = off",
+)
 
 
 @contextmanager
