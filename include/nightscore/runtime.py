@@ -691,18 +691,24 @@ def running_components(paths: StatePaths) -> dict[str, int]:
 
 def start_component(paths: StatePaths, name: str, env: Mapping[str, str]) -> tuple[int, bool]:
     """Start one Airflow component detached; (pid, started) — not started if it runs."""
+    return _start_detached(paths, name, airflow_command(name), {**os.environ, **env})
+
+
+def _start_detached(
+    paths: StatePaths, name: str, command: list[str], env: Mapping[str, str] | None = None
+) -> tuple[int, bool]:
+    """Start a process of the stack, logging to its log file; (pid, started)."""
     pid = component_pid(paths, name)
     if pid is not None:
         return pid, False
-    log = paths.log(name)
-    with log.open("a") as handle:
-        handle.write(f"\n--- starting airflow {name} at {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+    with paths.log(name).open("a") as handle:
+        handle.write(f"\n--- starting {name} at {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
         handle.flush()
-        # A new session: the component outlives this command and ignores its Ctrl-C, and
+        # A new session: the process outlives this command and ignores its Ctrl-C, and
         # `stop` can signal the whole process group (executor workers, task processes).
         process = subprocess.Popen(
-            airflow_command(name),
-            env={**os.environ, **env},
+            command,
+            env=dict(env) if env is not None else None,
             stdin=subprocess.DEVNULL,
             stdout=handle,
             stderr=subprocess.STDOUT,
@@ -924,35 +930,13 @@ def start_mlflow_server(
 
 def start_mail_sink(paths: StatePaths, port: int) -> tuple[int, bool]:
     """Start the SMTP sink detached (`python -m nightscore.mailsink`); (pid, started)."""
-    pid = component_pid(paths, MAIL_SINK)
-    if pid is not None:
-        return pid, False
-    if port_in_use(port):
+    if component_pid(paths, MAIL_SINK) is None and port_in_use(port):
         raise RuntimeError(
             f"port {port} is taken by another program, so the mail sink cannot start; "
             "run `make stop`, then start again (a free port is chosen then)"
         )
-    with paths.log(MAIL_SINK).open("a") as handle:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "nightscore.mailsink",
-                "--folder",
-                str(paths.mail),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            cwd=paths.root,
-            start_new_session=True,
-        )
-    _write_pid(paths.pid_file(MAIL_SINK), process.pid)
-    return process.pid, True
+    command = [sys.executable, "-m", "nightscore.mailsink", "--folder", str(paths.mail)]
+    return _start_detached(paths, MAIL_SINK, [*command, "--host", "127.0.0.1", "--port", str(port)])
 
 
 def wait_for_mlflow(

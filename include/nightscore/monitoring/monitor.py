@@ -334,34 +334,22 @@ def add_to_workspace(settings: Settings, snapshot: Any, service_date: date) -> N
     workspace.add_run(project.id, snapshot, name=f"drift {service_date}")
 
 
+# The workspace dashboard: (title, legend, Evidently metric, its labels) per line plot.
+_PANELS = (
+    ("Share of drifted columns", "share", "DriftedColumnsCount", {"value_type": "share"}),
+    ("Drift of the risk score", "score", "ValueDrift", {"column": "score"}),
+)
+
+
 def _add_panels(project: Any) -> None:
     from evidently.sdk.models import PanelMetric
     from evidently.sdk.panels import line_plot_panel
 
-    project.dashboard.add_panel(
-        line_plot_panel(
-            title="Share of drifted columns",
-            values=[
-                PanelMetric(
-                    legend="share",
-                    metric="evidently:metric_v2:DriftedColumnsCount",
-                    metric_labels={"value_type": "share"},
-                )
-            ],
+    for title, legend, metric, labels in _PANELS:
+        value = PanelMetric(
+            legend=legend, metric=f"evidently:metric_v2:{metric}", metric_labels=labels
         )
-    )
-    project.dashboard.add_panel(
-        line_plot_panel(
-            title="Drift of the risk score",
-            values=[
-                PanelMetric(
-                    legend="score",
-                    metric="evidently:metric_v2:ValueDrift",
-                    metric_labels={"column": "score"},
-                )
-            ],
-        )
-    )
+        project.dashboard.add_panel(line_plot_panel(title=title, values=[value]))
 
 
 # --- 3. rules ---------------------------------------------------------------------------
