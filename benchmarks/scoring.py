@@ -6,7 +6,8 @@ flight numbers. Then it times three paths, each in a fresh subprocess so that pe
 is per path:
 
 - nightscore: `scoring.score` (COPY out of the feature query, chunks, predict, COPY into
-  `scoring.predictions`, one locked transaction);
+  `scoring.predictions`, one locked transaction; the three overlap, so it can beat the
+  floor, which does them one after the other);
 - naive: `pandas.read_sql` of the same feature query, predict, `DataFrame.to_sql`;
 - floor: a bare COPY of the feature rows out to /dev/null, then a COPY in of N prediction
   rows (made by Postgres into a file before the clock starts) into a copy of the

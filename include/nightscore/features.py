@@ -344,7 +344,12 @@ def typed_features(frame: pd.DataFrame) -> pd.DataFrame:
     """The feature frame's dtypes, however it was read (a cursor, or COPY's CSV)."""
     import pandas as pd
 
-    frame["service_date"] = pd.to_datetime(frame["service_date"]).dt.date
+    # A night has one date, a training window a few hundred: convert each once, as
+    # pd.to_datetime(...).dt.date would (COPY's CSV gives ISO strings, a cursor dates).
+    dates = frame["service_date"]
+    frame["service_date"] = dates.map(
+        {d: pd.Timestamp(d).date() for d in dates.unique()}, na_action="ignore"
+    )
     frame = frame.astype(_DTYPES)
     frame[LABEL] = frame[LABEL].astype("Int8")
     return frame

@@ -2,12 +2,15 @@
 
 The data path is built for large nights with bounded memory:
 
-1. the feature query runs in the warehouse and is COPYed out to a temporary file;
-2. the file is read back in chunks; each chunk is encoded, scored, and COPYed into the
-   predictions table;
-3. all of it inside one transaction that holds an advisory lock on (S, model), after
-   deleting S's previous rows for that model. A failure anywhere rolls back: the
-   previous predictions stay as they were, and two runs for S never interleave.
+1. the feature query runs in the warehouse and is COPYed out to a temporary file, on a
+   connection of its own (it reads only committed tables that scoring never writes);
+2. the file is read back in chunks as soon as they are written: each chunk is encoded and
+   scored while the query still computes the rest, and its predictions are fed to one
+   COPY into the predictions table;
+3. the writes happen inside one transaction that holds an advisory lock on (S, model),
+   after deleting S's previous rows for that model. A failure anywhere rolls back (and
+   cancels the feature query): the previous predictions stay as they were, and two runs
+   for S never interleave.
 
 A night can also be split into K partitions scored by mapped Airflow tasks: `plan`
 records the run and pins the model version, each `score_partition` writes its share to
@@ -16,7 +19,9 @@ records the run and pins the model version, each `score_partition` writes its sh
 
 from __future__ import annotations
 
+import io
 import logging
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -146,6 +151,81 @@ WHERE mod(abs(hashtext(carrier || ':' || flight || ':' || origin)), {parts}) = {
 """
 
 
+class _Spool:
+    """A temporary file that one thread appends to while another reads it back.
+
+    The writer is psycopg2's COPY out (one `write` per row, gathered here into blocks);
+    the reader (pandas) gets what has been written so far, and waits for more until the
+    writer closes. The night sits on disk, not in memory; the reader's chunks can be
+    scored while the warehouse still computes the rest of the night.
+    """
+
+    BLOCK = 1 << 20
+
+    def __init__(self, fd: int) -> None:
+        import threading
+
+        self._fd = fd  # an empty file, read and written at explicit offsets
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._written = 0  # bytes on disk, readable
+        self._read = 0
+        self._closed = False
+        self._error: BaseException | None = None
+        self._ready = threading.Condition()
+
+    # the writer's side ------------------------------------------------------------------
+
+    def write(self, data: bytes) -> int:
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        if self._pending_bytes >= self.BLOCK:
+            self._flush()
+        return len(data)
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        block = b"".join(self._pending)
+        self._pending.clear()
+        self._pending_bytes = 0
+        view = memoryview(block)
+        while view:
+            view = view[os.pwrite(self._fd, view, self._written + len(block) - len(view)) :]
+        with self._ready:
+            self._written += len(block)
+            self._ready.notify_all()
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """The writer is done (or failed: the reader then raises its error)."""
+        try:
+            if error is None:
+                self._flush()
+        finally:
+            with self._ready:
+                self._closed, self._error = True, error
+                self._ready.notify_all()
+
+    # the reader's side ------------------------------------------------------------------
+
+    def read(self, size: int = -1) -> bytes:
+        with self._ready:
+            while self._read >= self._written and not self._closed:
+                self._ready.wait()
+            if self._error is not None:
+                raise self._error
+            available = self._written - self._read
+        data = os.pread(self._fd, available if size < 0 else min(size, available), self._read)
+        self._read += len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[bytes]:  # pandas takes file-likes that iterate
+        raise io.UnsupportedOperation("read the spool with read()")
+
+
 def feature_chunks(
     conn: Connection,
     service_date: date,
@@ -154,10 +234,18 @@ def feature_chunks(
     parts: int = 1,
     chunk_rows: int = CHUNK_ROWS,
 ) -> Iterator[pd.DataFrame]:
-    """S's feature rows in chunks: COPY out to a temporary file, then read it back.
+    """S's feature rows in chunks, from a COPY out that runs while they are consumed.
 
-    Memory holds one chunk at a time; the file is on disk and removed afterwards.
+    The feature query runs on a connection of its own (the same server, the same planner
+    settings), so that `conn` stays free: the caller can COPY each chunk's predictions in
+    while the warehouse still computes the rest of the night. The features read only
+    committed tables that scoring never writes, so they are the same as in `conn`'s
+    transaction. The COPY writes to a temporary file from a thread; the chunks are read
+    back as soon as they are written. Memory holds one chunk at a time; the file is on
+    disk and removed afterwards.
     """
+    import threading
+
     import pandas as pd
 
     from nightscore.warehouse.io import _cursor
@@ -167,19 +255,37 @@ def feature_chunks(
     query = _copy_sql(conn, feature_sql(ordered=False), params).strip().rstrip(";")
     if parts > 1:
         query = PARTITION_FILTER.format(query=query, parts=int(parts), part=int(part))
-    cursor = _cursor(conn)
-    for statement in PLANNER_SETTINGS:
-        cursor.execute(statement)
-    with tempfile.TemporaryFile(mode="w+b") as spool:
-        cursor.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)", spool)
-        spool.seek(0)
-        reader = pd.read_csv(
-            spool,
-            chunksize=chunk_rows,
-            dtype={"carrier": str, "origin": str, "dest": str, "disrupted": "Int8"},
-        )
-        for chunk in reader:
-            yield typed_features(chunk)
+    with (
+        conn.engine.connect() as reading,
+        reading.begin(),
+        tempfile.TemporaryFile(mode="w+b") as file,
+    ):
+        cursor = _cursor(reading)
+        for statement in PLANNER_SETTINGS:
+            cursor.execute(statement)
+        spool = _Spool(file.fileno())
+
+        def copy_out() -> None:
+            try:
+                sql = f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)"
+                cursor.copy_expert(sql, spool)
+            except BaseException as exc:
+                spool.finish(exc)
+            else:
+                spool.finish()
+
+        writer = threading.Thread(target=copy_out, name="nightscore-copy-out", daemon=True)
+        writer.start()
+        try:
+            for chunk in pd.read_csv(spool, chunksize=chunk_rows, dtype=_CSV_DTYPES):
+                yield typed_features(chunk)
+        finally:
+            if writer.is_alive():  # the consumer stopped early or failed: stop the query
+                reading.connection.dbapi_connection.cancel()  # type: ignore[union-attr]
+            writer.join()
+
+
+_CSV_DTYPES = {"carrier": str, "origin": str, "dest": str, "disrupted": "Int8"}
 
 
 def run_columns(
@@ -223,28 +329,124 @@ def predictions_frame(
     return scores_frame(features, model).assign(**run)[list(PREDICTION_COLUMNS)]
 
 
-def _copy_predictions(
-    conn: Connection, table: str, scores: pd.DataFrame, run: dict[str, Any]
-) -> int:
-    """COPY `scores_frame` rows with the run's columns into `table`.
-
-    The run's columns are formatted once and appended to every CSV line: written by
-    `to_csv`, they would be formatted again on every row (seconds per million).
-    """
+def _run_tail(run: dict[str, Any]) -> str:
+    """The run's columns as the end of a CSV line, comma first: formatted once, appended
+    to every line (written by `to_csv`, they would be formatted again on every row)."""
     import csv
-    import io
-
-    from nightscore.warehouse.io import _cursor, _ident
 
     tail = io.StringIO()
     csv.writer(tail, lineterminator="\n").writerow(["", *run.values()])  # "" gives the comma
-    lines = scores.to_csv(index=False, header=False, lineterminator="\n")
-    columns = ", ".join(_ident(c) for c in [*scores.columns, *run])
-    _cursor(conn).copy_expert(
-        f"COPY {_ident(table)} ({columns}) FROM STDIN WITH (FORMAT csv)",
-        io.StringIO(lines.replace("\n", tail.getvalue())),
-    )
-    return len(scores)
+    return tail.getvalue()
+
+
+class _Feed:
+    """What a COPY FROM STDIN reads in one thread, fed block by block from another.
+
+    The queue holds a few chunks' lines at most; `close` ends the COPY, or fails it with
+    the feeder's error (Postgres then discards every row the COPY has received).
+    """
+
+    def __init__(self, depth: int = 2) -> None:
+        import queue
+
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=depth)
+        self._block = b""
+        self.failed = False  # set by the COPY's thread: stop feeding it
+
+    def put(self, item: bytes | BaseException) -> None:
+        import queue
+
+        while not self.failed:
+            try:
+                return self._queue.put(item, timeout=0.5)
+            except queue.Full:
+                continue
+
+    def close(self, error: BaseException | None = None) -> None:
+        self.put(b"" if error is None else error)
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._block:
+            item = self._queue.get()
+            if isinstance(item, BaseException):
+                raise item
+            self._block = item  # b"": the end
+        if size < 0 or size >= len(self._block):
+            data, self._block = self._block, b""
+        else:
+            data, self._block = self._block[:size], self._block[size:]
+        return data
+
+
+def _score_into(
+    conn: Connection,
+    table: str,
+    service_date: date,
+    model: LoadedModel,
+    run: dict[str, Any],
+    *,
+    part: int = 0,
+    parts: int = 1,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: Callable[[str], None] | None = None,
+) -> int:
+    """Score S's flights (or one partition of them) and COPY the predictions into `table`.
+
+    Three things run at once: the feature query (`feature_chunks`, on a connection of its
+    own), the scoring of chunks (here), and one COPY into `table` on `conn`, in a thread
+    fed with each chunk's CSV lines. Returns the number of rows.
+    """
+    import threading
+    from contextlib import closing
+
+    from nightscore.warehouse.io import _cursor, _ident
+
+    tail = _run_tail(run)
+    columns = ", ".join(_ident(c) for c in [*KEY_COLUMNS, "score", "label", *run])
+    feed = _Feed()
+    failures: list[BaseException] = []
+
+    def copy_in() -> None:
+        try:
+            _cursor(conn).copy_expert(
+                f"COPY {_ident(table)} ({columns}) FROM STDIN WITH (FORMAT csv)",
+                feed,
+                size=1 << 20,
+            )
+        except BaseException as exc:
+            failures.append(exc)
+            feed.failed = True
+
+    writer = threading.Thread(target=copy_in, name="nightscore-copy-in", daemon=True)
+    rows = 0
+    chunks = feature_chunks(conn, service_date, part=part, parts=parts, chunk_rows=chunk_rows)
+    try:
+        with closing(chunks):  # on a failure, stop the feature query before `conn` rolls back
+            for chunk in chunks:
+                if writer.ident is None:
+                    writer.start()  # once the chunks have started: `conn` is the COPY's now
+                scores = scores_frame(chunk, model)
+                # The CSV has str(date): made once per date, not by to_csv once per row.
+                dates = scores["service_date"]
+                scores["service_date"] = dates.map({d: str(d) for d in dates.unique()})
+                lines = scores.to_csv(index=False, header=False, lineterminator="\n")
+                feed.put(lines.replace("\n", tail).encode())
+                rows += len(scores)
+                if progress is not None:
+                    progress(f"  {rows:,} rows scored")
+                if failures:
+                    break
+    except BaseException as exc:
+        feed.close(exc)
+        raise
+    else:
+        feed.close()
+    finally:
+        if writer.ident is not None:
+            writer.join()
+    if failures:
+        raise failures[0]
+    return rows
 
 
 def ensure_partition(conn: Connection, service_date: date) -> str:
@@ -373,11 +575,15 @@ def score(
     try:
         with engine.begin() as conn:
             _clear_night(conn, service_date, model.name)
-            for chunk in feature_chunks(conn, service_date, chunk_rows=chunk_rows):
-                rows += _copy_predictions(
-                    conn, "scoring.predictions", scores_frame(chunk, model), run
-                )
-                progress(f"  {rows:,} rows scored")
+            rows = _score_into(
+                conn,
+                "scoring.predictions",
+                service_date,
+                model,
+                run,
+                chunk_rows=chunk_rows,
+                progress=progress,
+            )
             if rows == 0:
                 raise ScoringError(
                     f"no flights are loaded for {service_date}: was its schedule batch "
@@ -443,12 +649,16 @@ def score_partition(
             ),
             {"id": run_id, "k": planned["parts"], "p": part},
         )
-        for chunk in feature_chunks(
-            conn, service_date, part=part, parts=planned["parts"], chunk_rows=chunk_rows
-        ):
-            rows += _copy_predictions(
-                conn, "scoring.staged_predictions", scores_frame(chunk, model), run
-            )
+        rows = _score_into(
+            conn,
+            "scoring.staged_predictions",
+            service_date,
+            model,
+            run,
+            part=part,
+            parts=planned["parts"],
+            chunk_rows=chunk_rows,
+        )
     return rows
 
 
