@@ -24,7 +24,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -233,7 +233,7 @@ def feature_chunks(
     part: int = 0,
     parts: int = 1,
     chunk_rows: int = CHUNK_ROWS,
-) -> Iterator[pd.DataFrame]:
+) -> Generator[pd.DataFrame, None, None]:
     """S's feature rows in chunks, from a COPY out that runs while they are consumed.
 
     The feature query runs on a connection of its own (the same server, the same planner
