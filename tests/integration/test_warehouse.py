@@ -86,6 +86,8 @@ ANALYTICS_VIEWS = (
     "champion_history",
     "model_decisions",
     "model_performance",
+    "drift",
+    "alerts",
 )
 
 
