@@ -881,3 +881,20 @@ def test_requirements_txt_pins_every_package() -> None:
     assert packages, "requirements.txt lists no package"
     unpinned = [p for p in packages if not pin.match(p)]
     assert not unpinned, f"not pinned with ==: {unpinned}"
+
+
+def test_the_readmes_docker_section_matches_the_compose_file():
+    """Every service and published port of docker-compose.yaml is in the README's "With
+    Docker" table, and the table names no service the file does not have."""
+    readme = text("README.md")
+    section = readme[readme.index("## With Docker") :]
+    section = section[: section.index("\n## ", 1)] if "\n## " in section[1:] else section
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    named = {name for row in rows for name in re.findall(r"`([a-z-]+)`", row.split("|")[1])}
+    services = set(compose()["services"])
+    assert named == services
+    for name, spec in compose()["services"].items():
+        for port in spec.get("ports", []):
+            host = str(port).rsplit(":", 2)[-2]
+            (row,) = [r for r in rows if f"`{name}`" in r.split("|")[1]]
+            assert f":{host}" in row, f"{name}: port {host} is not in its README row"
