@@ -215,6 +215,7 @@ def validate(
                 body=report.summary(),
                 details=details,
                 dedup_key=f"batch_rejected:{kind}:{service_date}:{report.checksum}",
+                cooldown_key=f"batch_rejected:{kind}",
             )
         elif report.warnings:
             raise_alert(
@@ -226,6 +227,7 @@ def validate(
                 body=report.summary(),
                 details=details,
                 dedup_key=f"batch_warning:{kind}:{service_date}:{report.checksum}",
+                cooldown_key=f"batch_warning:{kind}",
             )
     if not report.success:
         raise BatchRejected(report.summary(), batch_id)
@@ -389,6 +391,7 @@ def record_missing(
             body=body,
             details={"uri": where},
             dedup_key=f"batch_missing:{kind}:{service_date}",
+            cooldown_key=f"batch_missing:{kind}",
         )
 
 

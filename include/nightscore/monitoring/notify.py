@@ -83,6 +83,7 @@ def _queue_failure(context: Any, settings: Settings | None) -> None:
             body=body,
             details=details,
             dedup_key=f"{RULE}:{dag_id}:{run_id}:{task_id}",
+            cooldown_key=f"{RULE}:{dag_id}:{task_id}",
         )
 
 
