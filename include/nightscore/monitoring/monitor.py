@@ -15,6 +15,7 @@ Every step replaces what it wrote for S before, so a re-run is safe.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 from dataclasses import dataclass, field
@@ -128,13 +129,13 @@ def reference_sample(settings: Settings, mlflow_run_id: str) -> pd.DataFrame:
         return pd.read_parquet(path)
 
 
-def current_rows(conn: Connection, service_date: date, version: ScoredVersion) -> pd.DataFrame:
-    """S's features (as scoring saw them) with the score `version` gave each flight."""
+def current_rows(
+    conn: Connection, service_date: date, version: ScoredVersion, features: pd.DataFrame
+) -> pd.DataFrame:
+    """S's features (`build_features`: as scoring saw them) with the score `version` gave
+    each flight."""
     import pandas as pd
 
-    from nightscore.features import build_features
-
-    features = build_features(conn, service_date, service_date)
     result = conn.execute(
         text(
             """
@@ -173,19 +174,21 @@ def measure_drift(
 ) -> list[DriftSummary]:
     """Drift of S against each scoring version's reference sample, stored. The champion's
     (the first version) also gets the HTML report and the workspace snapshot."""
+    from nightscore.features import build_features
     from nightscore.monitoring.drift import evidently_drift, save_html
     from nightscore.warehouse.db import engine_for
 
     engine = engine_for(settings)
     with engine.connect() as conn:
         versions = scored_versions(conn, service_date, settings.model_name)
-    if not versions:
-        raise NothingScored(f"nothing was scored for {service_date}: is it loaded and scored?")
+        if not versions:
+            raise NothingScored(f"nothing was scored for {service_date}: is it loaded and scored?")
+        features = build_features(conn, service_date, service_date)
     summaries = []
     for rank, version in enumerate(versions):
         reference = reference_sample(settings, version.mlflow_run_id)
         with engine.connect() as conn:
-            current = current_rows(conn, service_date, version)
+            current = current_rows(conn, service_date, version, features)
         if current.empty:
             raise NothingScored(f"no features for the flights of {service_date}")
         result = evidently_drift(
@@ -201,17 +204,14 @@ def measure_drift(
         summary = summarize(
             result, version, float(reference["score"].mean()), float(current["score"].mean())
         )
-        report_path = None
         if rank == 0 and html:
             folder = Path(settings.reports_dir) / "drift"
             folder.mkdir(parents=True, exist_ok=True)
             report_path = folder / f"drift_report_{service_date}.html"
             save_html(result.snapshot, report_path)
+            summary = dataclasses.replace(summary, report_path=str(report_path))
         if rank == 0 and workspace:
             add_to_workspace(settings, result.snapshot, service_date)
-        summary = DriftSummary(
-            **{**summary.__dict__, "report_path": str(report_path or "") or None}
-        )
         with engine.begin() as conn:
             store_drift(conn, service_date, summary, result)
         summaries.append(summary)

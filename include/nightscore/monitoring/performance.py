@@ -22,13 +22,14 @@ if TYPE_CHECKING:
 TRAILING_DAYS = 7
 ECE_BINS = 10
 
+# The label comes from analytics.flights, the one place outside the feature query that
+# says what "disrupted" means; NULL until the flight's outcome is loaded.
 _JOINED = """
 SELECT p.service_date, p.carrier, p.origin, p.model_name, p.model_version, p.score,
-       p.label, p.threshold,
-       (o.cancelled OR o.diverted OR o.arr_delay >= 15)::int AS disrupted
+       p.label, p.threshold, f.disrupted::int AS disrupted
 FROM scoring.predictions p
-JOIN core.outcomes o USING (service_date, carrier, flight, origin)
-WHERE p.service_date BETWEEN :first AND :last
+JOIN analytics.flights f USING (service_date, carrier, flight, origin)
+WHERE p.service_date BETWEEN :first AND :last AND f.disrupted IS NOT NULL
 """
 
 

@@ -803,15 +803,10 @@ def strongest_drift(rows: Sequence[dict[str, Any]]) -> tuple[DriftedFeature, ...
 
 _PREDICTIONS = text(
     """
-    SELECT p.service_date, p.origin, f.dest, d.name AS dest_name, p.model_version,
-           p.score, p.label, p.threshold,
-           CASE WHEN o.service_date IS NULL THEN NULL
-                ELSE COALESCE(o.cancelled OR o.diverted OR o.arr_delay >= 15, false)::int
-           END AS disrupted
+    SELECT p.service_date, p.origin, f.dest, f.dest_name, p.model_version,
+           p.score, p.label, p.threshold, f.disrupted::int AS disrupted
     FROM scoring.predictions p
-    LEFT JOIN core.flights f USING (service_date, carrier, flight, origin)
-    LEFT JOIN core.airports d ON d.faa = f.dest
-    LEFT JOIN core.outcomes o USING (service_date, carrier, flight, origin)
+    JOIN analytics.flights f USING (service_date, carrier, flight, origin)
     WHERE p.model_name = :model AND p.service_date BETWEEN :first AND :last
     """
 )
