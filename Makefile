@@ -78,3 +78,7 @@ ci-local: venv $(CI_LOCAL_PREFIX)/.installed-$(CI_LOCAL_VERSION) ## the pipeline
 	@mkdir -p $(dir $(CI_LOCAL_FILE))
 	$(BIN)/python -c 'import sys, yaml; ci = yaml.safe_load(open(sys.argv[1])); [job.pop(key, None) for job in ci.values() if isinstance(job, dict) for key in ("image", "services")]; yaml.safe_dump(ci, open(sys.argv[2], "w"), sort_keys=False)' .gitlab-ci.yml $(CI_LOCAL_FILE)
 	$(CI_LOCAL) --file $(CI_LOCAL_FILE) --shell-executor-no-image --variable PG_HOST=127.0.0.1 $(JOBS)
+
+.PHONY: golden
+golden: venv ## rewrite the checked-in rendering of the feature query (sql/features/features.golden.sql)
+	$(BIN)/python -c 'from nightscore.features import write_golden; print(write_golden())'

@@ -15,7 +15,7 @@ is per path:
 
 All three run the same query (unordered, as scoring needs no order) with the same planner
 settings, so what differs is the data path. The model is a small XGBoost model fitted here
-on the seeded history, wrapped as a `registry.LoadedModel`: no MLflow server is needed.
+on the seeded history, wrapped as a `model.LoadedModel`: no MLflow server is needed.
 Run with `make bench-scoring` (`ARGS="--rows 5000000 --skip-naive"`). The last line is JSON.
 """
 
@@ -221,10 +221,10 @@ def synthesize(settings: Any, rows: int) -> int:
 
 def fit(settings: Any, path: Path) -> dict[str, Any]:
     """Fit a small model on the seeded history (one Optuna trial), pickle it as a LoadedModel."""
-    from nightscore.features import FEATURES, build_features
-    from nightscore.registry import LoadedModel
+    from nightscore.features import FEATURES, build_features, labelled
+    from nightscore.model import LoadedModel
     from nightscore.scoring import check_signature
-    from nightscore.training import fit_model, labelled
+    from nightscore.training import fit_model
     from nightscore.warehouse.db import engine_for
 
     started = time.monotonic()
@@ -311,7 +311,7 @@ def run_naive(settings: Any, spec: dict[str, Any], model: Any) -> dict[str, Any]
     from sqlalchemy import text
 
     from nightscore.features import PLANNER_SETTINGS, feature_params, feature_sql, typed_features
-    from nightscore.scoring import PREDICTION_COLUMNS, predictions_frame
+    from nightscore.scoring import PREDICTION_COLUMNS, run_columns, scores_frame
     from nightscore.warehouse.db import engine_for
 
     engine = engine_for(settings)
@@ -325,9 +325,10 @@ def run_naive(settings: Any, spec: dict[str, Any], model: Any) -> dict[str, Any]
     say(f"  read_sql: {len(frame):,} rows in {phases['read_sql']:.1f} s")
     mark = time.perf_counter()
     frame = typed_features(frame)
-    predictions = predictions_frame(
-        frame, model, scoring_run_id=0, scored_at=datetime.now().astimezone(), airflow_run_id=None
+    run = run_columns(
+        model, scoring_run_id=0, scored_at=datetime.now().astimezone(), airflow_run_id=None
     )
+    predictions = scores_frame(frame, model).assign(**run)
     phases["predict"] = time.perf_counter() - mark
     say(f"  predict: {phases['predict']:.1f} s")
     mark = time.perf_counter()
@@ -350,35 +351,35 @@ COPY (
 
 def run_floor(settings: Any, spec: dict[str, Any], model: Any) -> dict[str, Any]:
     from nightscore.features import PLANNER_SETTINGS, feature_params, feature_sql
-    from nightscore.scoring import PREDICTION_COLUMNS, _copy_sql
+    from nightscore.scoring import PREDICTION_COLUMNS
     from nightscore.warehouse.db import engine_for
-    from nightscore.warehouse.io import _cursor
+    from nightscore.warehouse.io import bind, cursor
 
     engine = engine_for(settings)
     columns = ", ".join(PREDICTION_COLUMNS)
     with tempfile.TemporaryFile(mode="w+b") as rows_file:
         # Not timed: N prediction rows, written by Postgres, ready for the COPY in.
         with engine.begin() as conn:
-            _cursor(conn).copy_expert(FLOOR_ROWS, rows_file)
+            cursor(conn).copy_expert(FLOOR_ROWS, rows_file)
         rows_file.seek(0)
         phases, started = {}, time.perf_counter()
         with engine.begin() as conn, open(os.devnull, "wb") as sink:
-            cursor = _cursor(conn)
+            cur = cursor(conn)
             sql = feature_sql(ordered=False)  # the query scoring.feature_chunks runs
-            query = _copy_sql(conn, sql, feature_params(NIGHT, NIGHT)).strip().rstrip(";")
+            query = bind(conn, sql, feature_params(NIGHT, NIGHT)).strip().rstrip(";")
             for statement in PLANNER_SETTINGS:  # as scoring.feature_chunks sets them
-                cursor.execute(statement)
-            cursor.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)", sink)
-            out_rows = cursor.rowcount
+                cur.execute(statement)
+            cur.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)", sink)
+            out_rows = cur.rowcount
             phases["copy_out"] = time.perf_counter() - started
             say(f"  COPY out: {out_rows:,} feature rows in {phases['copy_out']:.1f} s")
             mark = time.perf_counter()
-            cursor.copy_expert(
+            cur.copy_expert(
                 f"COPY {SCRATCH}.floor_predictions ({columns}) FROM STDIN WITH (FORMAT csv)",
                 rows_file,
             )
             phases["copy_in"] = time.perf_counter() - mark
-            say(f"  COPY in: {cursor.rowcount:,} prediction rows in {phases['copy_in']:.1f} s")
+            say(f"  COPY in: {cur.rowcount:,} prediction rows in {phases['copy_in']:.1f} s")
     return {"rows": out_rows, "phases": phases}
 
 

@@ -92,9 +92,10 @@ def retrain():
 
     @task(outlets=[CHAMPION])
     def gate(cutoff: str, challenger: dict, **context) -> dict:
-        from nightscore import registry, training
+        from nightscore import registry
+        from nightscore.gate import gate_challenger
 
-        decision = training.gate_challenger(
+        decision = gate_challenger(
             registry.ModelRef.from_json(challenger),
             date.fromisoformat(cutoff),
             SETTINGS,

@@ -84,7 +84,7 @@ def _settings(args: argparse.Namespace):
 
 
 def _train(args: argparse.Namespace) -> int:
-    from nightscore import registry, training
+    from nightscore import gate, registry, training
 
     settings = _settings(args)
     try:
@@ -93,7 +93,7 @@ def _train(args: argparse.Namespace) -> int:
         outcome = training.train_challenger(
             cutoff, settings, trigger=args.reason, progress=lambda m: print(m, flush=True)
         )
-        decision = training.gate_challenger(outcome.model, cutoff, settings, trigger=args.reason)
+        decision = gate.gate_challenger(outcome.model, cutoff, settings, trigger=args.reason)
     except (training.TrainingError, registry.RegistryError) as exc:
         print(f"training failed: {exc}", file=sys.stderr)
         return 1

@@ -21,15 +21,11 @@ from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from nightscore import sql
 from nightscore.config import Settings
-from nightscore.features import CATEGORICAL, LABEL, NUMERIC_FEATURES, build_features
-from nightscore.training import (
-    best_f1_threshold,
-    classification_metrics,
-    fit_model,
-    labelled,
-    split_by_time,
-)
+from nightscore.features import CATEGORICAL, LABEL, NUMERIC_FEATURES, build_features, labelled
+from nightscore.metrics import classification_metrics
+from nightscore.training import best_f1_threshold, fit_model, split_by_time
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,11 +50,7 @@ def labelled_days(settings: Settings) -> int:
 
     with engine_for(settings).connect() as conn:
         return conn.execute(
-            text(
-                "SELECT count(DISTINCT service_date) FROM core.outcomes "
-                "WHERE service_date BETWEEN :a AND :b"
-            ),
-            {"a": DATA_START, "b": TEST_END},
+            text(sql.load("training/labelled_days")), {"first": DATA_START, "last": TEST_END}
         ).scalar_one()
 
 
@@ -157,7 +149,9 @@ def format_table(results: dict[str, dict[str, float]]) -> str:
     lines = [header, "-" * len(header)]
     for name, metrics in results.items():
         cells = "".join(
-            f"{metrics[key]:>11,}" if key == "rows" else f"{metrics[key]:>11.4f}"
+            f"{metrics[key]:>11,}"
+            if key == "rows"
+            else f"{'n/a' if metrics[key] is None else format(metrics[key], '.4f'):>11}"
             for key in REPORTED
         )
         lines.append(f"{name:<22}{cells}")

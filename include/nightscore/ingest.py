@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
+from nightscore import sql
 from nightscore.calendar import date_range
 from nightscore.config import Settings, load_settings
 from nightscore.contract import BATCH_FILES, BatchKind
@@ -90,14 +91,16 @@ def ready_to_ingest(kind: BatchKind, service_date: date, settings: Settings | No
     if kind != "outcomes":
         return True
     with engine_for(settings).connect() as conn:
-        status = conn.execute(
-            text(
-                "SELECT status FROM ops.batches WHERE kind = 'schedule' AND service_date = :d "
-                "ORDER BY updated_at DESC LIMIT 1"
-            ),
-            {"d": service_date},
-        ).scalar()
-    return status in ("loaded", "rejected")
+        batch = latest_batch(conn, "schedule", service_date)
+    return batch is not None and batch["status"] in ("loaded", "rejected")
+
+
+def latest_batch(conn: Connection, kind: BatchKind, service_date: date) -> dict[str, Any] | None:
+    """The latest batch of (kind, S) in `ops.batches` (batch_id, status, uri, checksum)."""
+    row = conn.execute(
+        text(sql.load("ingest/latest_batch")), {"kind": kind, "service_date": service_date}
+    ).first()
+    return None if row is None else dict(row._mapping)
 
 
 # --- validate ----------------------------------------------------------------------
@@ -106,8 +109,8 @@ def ready_to_ingest(kind: BatchKind, service_date: date, settings: Settings | No
 def _reference(conn: Connection, kind: BatchKind, service_date: date, settings: Settings):
     from nightscore.validation import ReferenceData
 
-    carriers = frozenset(conn.execute(text("SELECT carrier FROM core.airlines")).scalars())
-    airports = frozenset(conn.execute(text("SELECT faa FROM core.airports")).scalars())
+    carriers = frozenset(conn.execute(text(sql.load("ingest/carriers"))).scalars())
+    airports = frozenset(conn.execute(text(sql.load("ingest/airports"))).scalars())
     if not carriers or not airports:
         raise IngestError("core.airlines or core.airports is empty: run `nightscore db upgrade`")
     scheduled = None
@@ -115,19 +118,15 @@ def _reference(conn: Connection, kind: BatchKind, service_date: date, settings: 
         scheduled = frozenset(
             tuple(r)
             for r in conn.execute(
-                text("SELECT carrier, flight, origin FROM core.flights WHERE service_date = :d"),
-                {"d": service_date},
+                text(sql.load("ingest/scheduled_flights")), {"service_date": service_date}
             )
         )
     trailing = {}
     since = service_date - timedelta(days=settings.row_count_window_days)
     for part in BATCH_FILES[kind]:
         avg = conn.execute(
-            text(
-                f"SELECT avg(n) FROM (SELECT count(*) AS n FROM core.{part.name} "
-                "WHERE service_date >= :since AND service_date < :d GROUP BY service_date) t"
-            ),
-            {"since": since, "d": service_date},
+            text(sql.render("ingest/trailing_rows", table=part.name)),
+            {"since": since, "service_date": service_date},
         ).scalar()
         if avg is not None:
             trailing[part.name] = float(avg)
@@ -139,23 +138,7 @@ def _reference(conn: Connection, kind: BatchKind, service_date: date, settings: 
 def _record(conn: Connection, report, uri: str, run_id: str | None) -> int:
     status = "validated" if report.success else "rejected"
     return conn.execute(
-        text(
-            """
-            INSERT INTO ops.batches (kind, service_date, uri, checksum, rows, status,
-                                     validation, warnings, data_docs_url, error, airflow_run_id)
-            VALUES (:kind, :service_date, :uri, :checksum, :rows, :status,
-                    CAST(:validation AS jsonb), :warnings, :docs, :error, :run_id)
-            ON CONFLICT (kind, service_date, checksum) DO UPDATE SET
-                uri = EXCLUDED.uri, rows = EXCLUDED.rows,
-                -- the same bytes validated again stay loaded: core already holds them
-                status = CASE WHEN ops.batches.status = 'loaded' AND EXCLUDED.status = 'validated'
-                              THEN 'loaded' ELSE EXCLUDED.status END,
-                validation = EXCLUDED.validation, warnings = EXCLUDED.warnings,
-                data_docs_url = EXCLUDED.data_docs_url, error = EXCLUDED.error,
-                airflow_run_id = EXCLUDED.airflow_run_id, updated_at = now()
-            RETURNING batch_id
-            """
-        ),
+        text(sql.load("ingest/record_batch")),
         {
             "kind": report.kind,
             "service_date": report.service_date,
@@ -165,9 +148,9 @@ def _record(conn: Connection, report, uri: str, run_id: str | None) -> int:
             "status": status,
             "validation": json.dumps(report.to_json(), default=str),
             "warnings": len(report.warnings),
-            "docs": report.data_docs_url,
+            "data_docs_url": report.data_docs_url,
             "error": None if report.success else report.summary(),
-            "run_id": run_id,
+            "airflow_run_id": run_id,
         },
     ).scalar_one()
 
@@ -247,27 +230,18 @@ def validate(
 
 
 def _latest_validated(conn: Connection, kind: BatchKind, service_date: date) -> dict[str, Any]:
-    row = conn.execute(
-        text(
-            """
-            SELECT batch_id, status, uri, checksum FROM ops.batches
-            WHERE kind = :kind AND service_date = :d
-            ORDER BY updated_at DESC LIMIT 1
-            """
-        ),
-        {"kind": kind, "d": service_date},
-    ).first()
+    row = latest_batch(conn, kind, service_date)
     if row is None:
         raise IngestError(
             f"the {kind} batch for {service_date} was never validated: validate it first"
         )
-    if row.status == "rejected":
+    if row["status"] == "rejected":
         raise BatchRejected(
-            f"the latest {kind} batch for {service_date} (batch {row.batch_id}) was rejected; "
-            "fix the data and validate it again",
-            row.batch_id,
+            f"the latest {kind} batch for {service_date} (batch {row['batch_id']}) was "
+            "rejected; fix the data and validate it again",
+            row["batch_id"],
         )
-    return dict(row._mapping)
+    return row
 
 
 def load(
@@ -286,8 +260,7 @@ def load(
     with engine.begin() as conn:
         # One load per (kind, date) at a time; a second waits for the first to commit.
         conn.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-            {"k": f"load:{kind}:{service_date}"},
+            text(sql.load("ingest/lock_load")), {"lock_key": f"load:{kind}:{service_date}"}
         )
         batch = _latest_validated(conn, kind, service_date)
         if batch_id is not None and batch["batch_id"] != batch_id:
@@ -326,13 +299,7 @@ def load(
                     "nothing was changed. Fix the batch, or correct the outcomes first."
                 ) from None
             rows += len(frame)
-        conn.execute(
-            text(
-                "UPDATE ops.batches SET status = 'loaded', loaded_at = now(), updated_at = now() "
-                "WHERE batch_id = :id"
-            ),
-            {"id": batch["batch_id"]},
-        )
+        conn.execute(text(sql.load("ingest/mark_loaded")), {"batch_id": batch["batch_id"]})
     seconds = time.monotonic() - started
     log.info("loaded %s batch for %s: %d rows in %.2f s", kind, service_date, rows, seconds)
     return IngestResult(

@@ -19,18 +19,17 @@ records the run and pins the model version, each `score_partition` writes its sh
 
 from __future__ import annotations
 
-import io
 import logging
-import os
 import tempfile
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, text
 
+from nightscore import sql
 from nightscore.config import Settings
 from nightscore.features import (
     FEATURES,
@@ -44,7 +43,7 @@ from nightscore.features import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from nightscore.registry import LoadedModel
+    from nightscore.model import LoadedModel
 
 logger = logging.getLogger(__name__)
 
@@ -135,97 +134,6 @@ def pinned_version(settings: Settings, version: int) -> LoadedModel:
 # --- reading features, writing predictions --------------------------------------------------
 
 
-def _copy_sql(conn: Connection, sql: str, params: dict[str, Any]) -> str:
-    """The feature query with its parameters bound by psycopg2, as COPY takes none."""
-    import re
-
-    from nightscore.warehouse.io import _cursor
-
-    pyformat = re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql.replace("%", "%%"))
-    return _cursor(conn).mogrify(pyformat, params).decode()
-
-
-PARTITION_FILTER = """
-SELECT * FROM ({query}) night_features
-WHERE mod(abs(hashtext(carrier || ':' || flight || ':' || origin)), {parts}) = {part}
-"""
-
-
-class _Spool:
-    """A temporary file that one thread appends to while another reads it back.
-
-    The writer is psycopg2's COPY out (one `write` per row, gathered here into blocks);
-    the reader (pandas) gets what has been written so far, and waits for more until the
-    writer closes. The night sits on disk, not in memory; the reader's chunks can be
-    scored while the warehouse still computes the rest of the night.
-    """
-
-    BLOCK = 1 << 20
-
-    def __init__(self, fd: int) -> None:
-        import threading
-
-        self._fd = fd  # an empty file, read and written at explicit offsets
-        self._pending: list[bytes] = []
-        self._pending_bytes = 0
-        self._written = 0  # bytes on disk, readable
-        self._read = 0
-        self._closed = False
-        self._error: BaseException | None = None
-        self._ready = threading.Condition()
-
-    # the writer's side ------------------------------------------------------------------
-
-    def write(self, data: bytes) -> int:
-        self._pending.append(data)
-        self._pending_bytes += len(data)
-        if self._pending_bytes >= self.BLOCK:
-            self._flush()
-        return len(data)
-
-    def _flush(self) -> None:
-        if not self._pending:
-            return
-        block = b"".join(self._pending)
-        self._pending.clear()
-        self._pending_bytes = 0
-        view = memoryview(block)
-        while view:
-            view = view[os.pwrite(self._fd, view, self._written + len(block) - len(view)) :]
-        with self._ready:
-            self._written += len(block)
-            self._ready.notify_all()
-
-    def finish(self, error: BaseException | None = None) -> None:
-        """The writer is done (or failed: the reader then raises its error)."""
-        try:
-            if error is None:
-                self._flush()
-        finally:
-            with self._ready:
-                self._closed, self._error = True, error
-                self._ready.notify_all()
-
-    # the reader's side ------------------------------------------------------------------
-
-    def read(self, size: int = -1) -> bytes:
-        with self._ready:
-            while self._read >= self._written and not self._closed:
-                self._ready.wait()
-            if self._error is not None:
-                raise self._error
-            available = self._written - self._read
-        data = os.pread(self._fd, available if size < 0 else min(size, available), self._read)
-        self._read += len(data)
-        return data
-
-    def readable(self) -> bool:
-        return True
-
-    def __iter__(self) -> Iterator[bytes]:  # pandas takes file-likes that iterate
-        raise io.UnsupportedOperation("read the spool with read()")
-
-
 def feature_chunks(
     conn: Connection,
     service_date: date,
@@ -248,27 +156,27 @@ def feature_chunks(
 
     import pandas as pd
 
-    from nightscore.warehouse.io import _cursor
+    from nightscore.warehouse.io import bind, cursor
+    from nightscore.warehouse.stream import Spool
 
-    params = feature_params(service_date, service_date)
+    params = feature_params(service_date, service_date) | {"parts": parts, "part": part}
     # Predictions need no order: the unordered query skips a sort of the whole night.
-    query = _copy_sql(conn, feature_sql(ordered=False), params).strip().rstrip(";")
-    if parts > 1:
-        query = PARTITION_FILTER.format(query=query, parts=int(parts), part=int(part))
+    statement = feature_sql(ordered=False, partitioned=parts > 1)
+    query = bind(conn, statement, params).strip().rstrip(";")
     with (
         conn.engine.connect() as reading,
         reading.begin(),
         tempfile.TemporaryFile(mode="w+b") as file,
     ):
-        cursor = _cursor(reading)
-        for statement in PLANNER_SETTINGS:
-            cursor.execute(statement)
-        spool = _Spool(file.fileno())
+        cur = cursor(reading)
+        for setting in PLANNER_SETTINGS:
+            cur.execute(setting)
+        spool = Spool(file.fileno())
 
         def copy_out() -> None:
             try:
-                sql = f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)"
-                cursor.copy_expert(sql, spool)
+                copy = f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)"
+                cur.copy_expert(copy, spool)
             except BaseException as exc:
                 spool.finish(exc)
             else:
@@ -277,7 +185,12 @@ def feature_chunks(
         writer = threading.Thread(target=copy_out, name="nightscore-copy-out", daemon=True)
         writer.start()
         try:
-            for chunk in pd.read_csv(spool, chunksize=chunk_rows, dtype=_CSV_DTYPES):
+            # round_trip: the C parser's default can be an ulp off what Postgres sent, and the
+            # features must equal those training saw (build_features reads them exactly).
+            chunks = pd.read_csv(
+                spool, chunksize=chunk_rows, dtype=_CSV_DTYPES, float_precision="round_trip"
+            )
+            for chunk in chunks:
                 yield typed_features(chunk)
         finally:
             if writer.is_alive():  # the consumer stopped early or failed: stop the query
@@ -314,68 +227,15 @@ def scores_frame(features: pd.DataFrame, model: LoadedModel) -> pd.DataFrame:
     return frame
 
 
-def predictions_frame(
-    features: pd.DataFrame,
-    model: LoadedModel,
-    *,
-    scoring_run_id: int,
-    scored_at: datetime,
-    airflow_run_id: str | None,
-) -> pd.DataFrame:
-    """Every prediction column (PREDICTION_COLUMNS), one row per flight."""
-    run = run_columns(
-        model, scoring_run_id=scoring_run_id, scored_at=scored_at, airflow_run_id=airflow_run_id
-    )
-    return scores_frame(features, model).assign(**run)[list(PREDICTION_COLUMNS)]
-
-
 def _run_tail(run: dict[str, Any]) -> str:
     """The run's columns as the end of a CSV line, comma first: formatted once, appended
     to every line (written by `to_csv`, they would be formatted again on every row)."""
     import csv
+    import io
 
     tail = io.StringIO()
     csv.writer(tail, lineterminator="\n").writerow(["", *run.values()])  # "" gives the comma
     return tail.getvalue()
-
-
-class _Feed:
-    """What a COPY FROM STDIN reads in one thread, fed block by block from another.
-
-    The queue holds a few chunks' lines at most; `close` ends the COPY, or fails it with
-    the feeder's error (Postgres then discards every row the COPY has received).
-    """
-
-    def __init__(self, depth: int = 2) -> None:
-        import queue
-
-        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=depth)
-        self._block = b""
-        self.failed = False  # set by the COPY's thread: stop feeding it
-
-    def put(self, item: bytes | BaseException) -> None:
-        import queue
-
-        while not self.failed:
-            try:
-                return self._queue.put(item, timeout=0.5)
-            except queue.Full:
-                continue
-
-    def close(self, error: BaseException | None = None) -> None:
-        self.put(b"" if error is None else error)
-
-    def read(self, size: int = -1) -> bytes:
-        if not self._block:
-            item = self._queue.get()
-            if isinstance(item, BaseException):
-                raise item
-            self._block = item  # b"": the end
-        if size < 0 or size >= len(self._block):
-            data, self._block = self._block, b""
-        else:
-            data, self._block = self._block[:size], self._block[size:]
-        return data
 
 
 def _score_into(
@@ -399,17 +259,18 @@ def _score_into(
     import threading
     from contextlib import closing
 
-    from nightscore.warehouse.io import _cursor, _ident
+    from nightscore.warehouse.io import cursor, ident
+    from nightscore.warehouse.stream import Feed
 
     tail = _run_tail(run)
-    columns = ", ".join(_ident(c) for c in [*KEY_COLUMNS, "score", "label", *run])
-    feed = _Feed()
+    columns = ", ".join(ident(c) for c in [*KEY_COLUMNS, "score", "label", *run])
+    feed = Feed()
     failures: list[BaseException] = []
 
     def copy_in() -> None:
         try:
-            _cursor(conn).copy_expert(
-                f"COPY {_ident(table)} ({columns}) FROM STDIN WITH (FORMAT csv)",
+            cursor(conn).copy_expert(
+                f"COPY {ident(table)} ({columns}) FROM STDIN WITH (FORMAT csv)",
                 feed,
                 size=1 << 20,
             )
@@ -454,8 +315,8 @@ def ensure_partition(conn: Connection, service_date: date) -> str:
     first = service_date.replace(day=1)
     after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
     name = f"scoring.predictions_{first:%Y_%m}"
-    # Two first nights of a month at once: one creates, the other waits and finds it.
-    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('scoring.partitions'))"))
+    conn.execute(text(sql.load("scoring/lock_partitions")))
+    # DDL takes no parameters: the name and bounds are dates formatted here.
     conn.exec_driver_sql(
         f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF scoring.predictions "
         f"FOR VALUES FROM ('{first}') TO ('{after}')"
@@ -467,13 +328,12 @@ def _clear_night(conn: Connection, service_date: date, model_name: str) -> None:
     """Take the night's lock (a second run waits here), then delete its rows for the model,
     in the caller's transaction: they stay visible to others until the new ones commit."""
     conn.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-        {"k": f"score:{service_date}:{model_name}"},
+        text(sql.load("scoring/lock_night")), {"lock_key": f"score:{service_date}:{model_name}"}
     )
     ensure_partition(conn, service_date)
     conn.execute(
-        text("DELETE FROM scoring.predictions WHERE service_date = :d AND model_name = :m"),
-        {"d": service_date, "m": model_name},
+        text(sql.load("scoring/delete_night")),
+        {"service_date": service_date, "model_name": model_name},
     )
 
 
@@ -484,21 +344,15 @@ def _start_run(
     conn: Connection, service_date: date, model: LoadedModel, parts: int, airflow_run_id: str | None
 ) -> int:
     return conn.execute(
-        text(
-            """
-            INSERT INTO scoring.runs (service_date, model_name, model_version, mlflow_run_id,
-                                      threshold, partitions, airflow_run_id)
-            VALUES (:d, :m, :v, :r, :t, :k, :a) RETURNING scoring_run_id
-            """
-        ),
+        text(sql.load("scoring/start_run")),
         {
-            "d": service_date,
-            "m": model.name,
-            "v": model.version,
-            "r": model.run_id,
-            "t": model.threshold,
-            "k": parts,
-            "a": airflow_run_id,
+            "service_date": service_date,
+            "model_name": model.name,
+            "model_version": model.version,
+            "mlflow_run_id": model.run_id,
+            "threshold": model.threshold,
+            "partitions": parts,
+            "airflow_run_id": airflow_run_id,
         },
     ).scalar_one()
 
@@ -506,15 +360,8 @@ def _start_run(
 def _finish_run(engine: Any, run_id: int, status: str, rows: int | None, error: str | None):
     with engine.begin() as conn:
         conn.execute(
-            text(
-                """
-                UPDATE scoring.runs
-                SET status = :s, rows = :n, error = :e, finished_at = clock_timestamp(),
-                    duration_s = extract(epoch FROM clock_timestamp() - started_at)
-                WHERE scoring_run_id = :id
-                """
-            ),
-            {"s": status, "n": rows, "e": error, "id": run_id},
+            text(sql.load("scoring/finish_run")),
+            {"status": status, "rows": rows, "error": error, "scoring_run_id": run_id},
         )
 
 
@@ -643,11 +490,8 @@ def score_partition(
     rows = 0
     with engine_for(settings).begin() as conn:
         conn.execute(
-            text(
-                "DELETE FROM scoring.staged_predictions WHERE scoring_run_id = :id "
-                "AND mod(abs(hashtext(carrier || ':' || flight || ':' || origin)), :k) = :p"
-            ),
-            {"id": run_id, "k": planned["parts"], "p": part},
+            text(sql.load("scoring/delete_staged_partition")),
+            {"scoring_run_id": run_id, "parts": planned["parts"], "part": part},
         )
         rows = _score_into(
             conn,
@@ -671,33 +515,16 @@ def publish(planned: dict[str, Any], settings: Settings) -> ScoringResult:
     run_id = planned["scoring_run_id"]
     try:
         with engine.begin() as conn:
-            model_name = conn.execute(
-                text("SELECT model_name FROM scoring.runs WHERE scoring_run_id = :id"),
-                {"id": run_id},
-            ).scalar_one()
+            run = {"scoring_run_id": run_id}
+            model_name = conn.execute(text(sql.load("scoring/run_model_name")), run).scalar_one()
             _clear_night(conn, service_date, model_name)
-            rows = conn.execute(
-                text(
-                    "INSERT INTO scoring.predictions SELECT * FROM scoring.staged_predictions "
-                    "WHERE scoring_run_id = :id"
-                ),
-                {"id": run_id},
-            ).rowcount
+            rows = conn.execute(text(sql.load("scoring/publish_staged")), run).rowcount
             if rows == 0:
                 raise ScoringError(
                     f"scoring run {run_id} staged no rows for {service_date}; nothing was changed"
                 )
-            conn.execute(
-                text("DELETE FROM scoring.staged_predictions WHERE scoring_run_id = :id"),
-                {"id": run_id},
-            )
-            duration = conn.execute(
-                text(
-                    "SELECT extract(epoch FROM clock_timestamp() - started_at) "
-                    "FROM scoring.runs WHERE scoring_run_id = :id"
-                ),
-                {"id": run_id},
-            ).scalar_one()
+            conn.execute(text(sql.load("scoring/delete_staged")), run)
+            duration = conn.execute(text(sql.load("scoring/run_duration")), run).scalar_one()
     except Exception as exc:
         _finish_run(engine, run_id, "failed", None, f"{type(exc).__name__}: {exc}"[:2000])
         raise

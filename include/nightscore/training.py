@@ -1,9 +1,9 @@
 """Training: the labelled window, its checks, a time split, Optuna-tuned XGBoost, a threshold.
 
-`train()` is what the `retrain` DAG and `nightscore train` run: build the training set
-from the warehouse, validate it, fit, log to MLflow, register the challenger and put it
-through the gate. The pieces below it are pure (DataFrame in, model out) so that
-`nightscore evaluate` and the tests use exactly the same fitting.
+`train_challenger()` is what the `retrain` DAG and `nightscore train` run: build the
+training set from the warehouse, check it, fit, log to MLflow and register the
+challenger (the gate, `nightscore.gate`, then decides). `fit_model` is pure (DataFrame
+in, model out), so that `nightscore evaluate` and the tests use exactly the same fitting.
 """
 
 from __future__ import annotations
@@ -12,13 +12,16 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
+from nightscore import sql
 from nightscore.calendar import days_before
 from nightscore.config import Settings
-from nightscore.features import LABEL, Encoding, build_features, feature_types
+from nightscore.features import LABEL, Encoding, build_features, feature_types, labelled
+from nightscore.metrics import classification_metrics
+from nightscore.model import TrainedModel
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,9 +39,6 @@ class TrainingError(RuntimeError):
     """Training could not produce a model (no data, data that fails its checks)."""
 
 
-# --- metrics ----------------------------------------------------------------------------
-
-
 def best_f1_threshold(y: np.ndarray, p: np.ndarray) -> float:
     """The decision threshold: the score cut that maximises F1 on the validation days.
 
@@ -53,61 +53,7 @@ def best_f1_threshold(y: np.ndarray, p: np.ndarray) -> float:
     return float(thresholds[int(np.argmax(f1[:-1]))])
 
 
-def classification_metrics(y: Any, p: Any, threshold: float) -> dict[str, float]:
-    """ROC AUC, PR AUC, Brier, and precision/recall/F1 at the threshold."""
-    import numpy as np
-    from sklearn.metrics import (
-        average_precision_score,
-        brier_score_loss,
-        f1_score,
-        precision_score,
-        recall_score,
-        roc_auc_score,
-    )
-
-    y = np.asarray(y, dtype=int)
-    p = np.asarray(p, dtype=float)
-    label = (p >= threshold).astype(int)
-    both = len(np.unique(y)) == 2
-    return {
-        "rows": len(y),
-        "positives": int(y.sum()),
-        "roc_auc": float(roc_auc_score(y, p)) if both else float("nan"),
-        "pr_auc": float(average_precision_score(y, p)) if both else float("nan"),
-        "brier": float(brier_score_loss(y, p)),
-        "precision": float(precision_score(y, label, zero_division=0)),
-        "recall": float(recall_score(y, label, zero_division=0)),
-        "f1": float(f1_score(y, label, zero_division=0)),
-        "threshold": float(threshold),
-    }
-
-
 # --- the pure part: a labelled frame in, a fitted model out ------------------------------
-
-
-@dataclass
-class TrainedModel:
-    """A fitted model and everything that must travel with it."""
-
-    model: Any  # xgboost.XGBClassifier
-    encoding: Encoding
-    threshold: float
-    params: dict[str, Any]
-    best_iteration: int
-    train_window: tuple[date, date]
-    validation_window: tuple[date, date]
-    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
-    data_hash: str = ""
-    tuning: dict[str, Any] = field(default_factory=dict)
-
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """Scores (the probability of disruption) for a feature frame."""
-        return self.model.predict_proba(self.encoding.model_input(frame))[:, 1]
-
-
-def labelled(frame: pd.DataFrame) -> pd.DataFrame:
-    """Only the flights whose outcome is known."""
-    return frame[frame[LABEL].notna()].reset_index(drop=True)
 
 
 def split_by_time(frame: pd.DataFrame, validation_days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -271,7 +217,7 @@ def default_cutoff(settings: Settings) -> date:
     from nightscore.warehouse.db import engine_for
 
     with engine_for(settings).connect() as conn:
-        latest = conn.execute(text("SELECT max(service_date) FROM core.outcomes")).scalar()
+        latest = conn.execute(text(sql.load("training/latest_outcome_date"))).scalar()
     if latest is None:
         raise TrainingError("no outcomes are loaded: load history first (nightscore load-history)")
     return latest + timedelta(days=1)
@@ -284,7 +230,7 @@ def default_cutoff(settings: Settings) -> date:
 class TrainingOutcome:
     cutoff: date
     model: Any  # registry.ModelRef
-    metrics: dict[str, dict[str, float]]
+    metrics: dict[str, dict[str, Any]]
     seconds: float
     rows: int
 
@@ -326,12 +272,18 @@ def train_challenger(
     )
     valid = trained.metrics["validation"]
     progress(
-        f"best of {trained.tuning['trials']} trials: validation ROC AUC {valid['roc_auc']:.4f}, "
-        f"PR AUC {valid['pr_auc']:.4f}, Brier {valid['brier']:.4f}, threshold "
-        f"{trained.threshold:.3f}"
+        f"best of {trained.tuning['trials']} trials: validation ROC AUC {valid['roc_auc']}, "
+        f"PR AUC {valid['pr_auc']}, Brier {valid['brier']}, threshold {trained.threshold:.3f}"
     )
+    valid_days = frame[frame["service_date"] >= trained.validation_window[0]]
     ref = registry.log_trained_model(
-        trained, frame, settings, cutoff=cutoff, trigger=trigger, airflow_run_id=airflow_run_id
+        trained,
+        frame,
+        settings,
+        cutoff=cutoff,
+        figures=plots(trained, valid_days),
+        trigger=trigger,
+        airflow_run_id=airflow_run_id,
     )
     progress(f"registered {ref.name} v{ref.version} as challenger: {ref.model_url}")
     return TrainingOutcome(
@@ -343,25 +295,42 @@ def train_challenger(
     )
 
 
-def gate_window(cutoff: date, settings: Settings) -> tuple[date, date]:
-    """The most recent labelled days before the cut-off: where the gate compares models."""
-    return days_before(cutoff, settings.validation_days)
+def plots(trained: TrainedModel, valid: pd.DataFrame) -> dict[str, Any]:
+    """Feature importance, precision-recall and calibration on the validation days."""
+    import matplotlib
 
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import precision_recall_curve
 
-def gate_challenger(
-    model: Any,
-    cutoff: date,
-    settings: Settings,
-    *,
-    trigger: str = "",
-    airflow_run_id: str | None = None,
-) -> Any:
-    """Put a registered challenger (a registry.ModelRef) through the gate."""
-    from nightscore import registry
-    from nightscore.warehouse.db import engine_for
+    y = valid[LABEL].astype(int).to_numpy()
+    p = trained.predict(valid)
+    figures = {}
 
-    first, last = gate_window(cutoff, settings)
-    window = labelled(build_features(engine_for(settings), first, last))
-    return registry.run_gate(
-        settings, model, window, cutoff=cutoff, trigger=trigger, airflow_run_id=airflow_run_id
-    )
+    gain = trained.model.get_booster().get_score(importance_type="gain")
+    top = sorted(gain.items(), key=lambda kv: kv[1])[-20:]
+    fig, ax = plt.subplots(figsize=(7, 6))
+    ax.barh([k for k, _ in top], [v for _, v in top])
+    ax.set_title("Feature importance (gain), top 20")
+    fig.tight_layout()
+    figures["plots/feature_importance.png"] = fig
+
+    precision, recall, _ = precision_recall_curve(y, p)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(recall, precision)
+    ax.axhline(y.mean(), linestyle="--", color="grey", label=f"base rate {y.mean():.2f}")
+    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall (validation days)")
+    ax.legend()
+    fig.tight_layout()
+    figures["plots/precision_recall.png"] = fig
+
+    observed, predicted = calibration_curve(y, p, n_bins=10, strategy="quantile")
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey")
+    ax.plot(predicted, observed, marker="o")
+    ax.set(xlabel="mean predicted risk", ylabel="observed disruption rate")
+    ax.set_title("Calibration (validation days)")
+    fig.tight_layout()
+    figures["plots/calibration.png"] = fig
+    return figures

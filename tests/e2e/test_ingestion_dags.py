@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def warehouse(history_warehouse, mlflow_server):
     """The seeded history, and a champion in a real registry, so nights can be scored."""
-    from nightscore import training
+    from nightscore import gate, training
 
     settings = dataclasses.replace(
         history_warehouse,
@@ -33,7 +33,7 @@ def warehouse(history_warehouse, mlflow_server):
     )
     cutoff = date(2013, 3, 11)
     outcome = training.train_challenger(cutoff, settings)
-    assert training.gate_challenger(outcome.model, cutoff, settings).applied
+    assert gate.gate_challenger(outcome.model, cutoff, settings).applied
     return settings
 
 

@@ -18,7 +18,6 @@ from nightscore.features import (
     PRIOR_WEIGHT,
     Encoding,
     build_features,
-    iter_feature_chunks,
 )
 from nightscore.warehouse.db import engine_for
 
@@ -134,13 +133,22 @@ def test_history_reaches_back_exactly_28_labelled_days(history_warehouse):
     assert (joined["hist_flight_count"] == joined["n"]).all()
 
 
-def test_streamed_chunks_equal_the_whole_frame(history_warehouse):
+def test_scoring_chunks_equal_the_whole_frame(history_warehouse):
+    """Scoring streams the unordered query out with COPY in chunks (and in partitions):
+    the same rows and values as `build_features`."""
+    from nightscore.scoring import feature_chunks
+
     engine = engine_for(history_warehouse)
-    start, end = S - timedelta(days=3), S
-    whole = build_features(engine, start, end)
-    chunks = list(iter_feature_chunks(engine, start, end, chunk_rows=1000))
+    whole = build_features(engine, S, S)
+    keys = list(KEY_COLUMNS)
+    with engine.connect() as conn:
+        chunks = list(feature_chunks(conn, S, chunk_rows=200))
+        parts = [pd.concat(feature_chunks(conn, S, part=p, parts=3)) for p in range(3)]
     assert len(chunks) > 1
-    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), whole)
+    for streamed in (pd.concat(chunks), pd.concat(parts)):
+        streamed = streamed.sort_values(keys).reset_index(drop=True)
+        pd.testing.assert_frame_equal(streamed, whole, check_exact=True)
+    assert all(len(part) for part in parts)
 
 
 def test_encoding_maps_unseen_categories_to_missing(history_warehouse):

@@ -12,7 +12,7 @@ from email import message_from_bytes, policy
 import pytest
 from sqlalchemy import text
 
-from nightscore import scoring, training
+from nightscore import gate, scoring, training
 from nightscore.features import FEATURES
 from nightscore.mailsink import MailSink
 from nightscore.monitoring import monitor
@@ -68,7 +68,7 @@ def settings(history_warehouse, mlflow_server, tmp_path_factory):
         airflow_url="http://airflow.example:8080",
     )
     outcome = training.train_challenger(CUTOFF, settings)
-    assert training.gate_challenger(outcome.model, CUTOFF, settings).applied
+    assert gate.gate_challenger(outcome.model, CUTOFF, settings).applied
     for day in DAYS:
         scoring.score(day, settings)
     return settings

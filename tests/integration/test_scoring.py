@@ -12,7 +12,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import create_engine, text
 
-from nightscore import registry, scoring, training
+from nightscore import gate, registry, scoring, training
 from nightscore.features import FEATURES
 from nightscore.warehouse.db import engine_for
 
@@ -34,7 +34,7 @@ def settings(history_warehouse, mlflow_server):
         gate_floor_roc_auc=0.5,
     )
     outcome = training.train_challenger(CUTOFF, settings)
-    decision = training.gate_challenger(outcome.model, CUTOFF, settings)
+    decision = gate.gate_challenger(outcome.model, CUTOFF, settings)
     assert decision.applied, decision.reason
     return settings
 

@@ -10,7 +10,7 @@ import pytest
 from mlflow import MlflowClient
 from sqlalchemy import text
 
-from nightscore import registry, training
+from nightscore import gate, registry, training
 from nightscore.features import FEATURES
 from nightscore.warehouse.db import engine_for
 
@@ -38,7 +38,7 @@ def settings(history_warehouse, mlflow_server):
 def first(settings):
     """The first model trained on an empty registry, and its gate decision."""
     outcome = training.train_challenger(CUTOFF, settings, trigger="test")
-    decision = training.gate_challenger(outcome.model, CUTOFF, settings, trigger="test")
+    decision = gate.gate_challenger(outcome.model, CUTOFF, settings, trigger="test")
     return outcome, decision
 
 
@@ -100,7 +100,7 @@ def test_a_challenger_below_the_floor_is_rejected_and_the_champion_stays(setting
     champion_before = int(registry.model_version(settings, registry.CHAMPION).version)
     strict = dataclasses.replace(settings, gate_floor_roc_auc=0.99, tuning_trials=1)
     outcome = training.train_challenger(CUTOFF, strict)
-    decision = training.gate_challenger(outcome.model, CUTOFF, strict)
+    decision = gate.gate_challenger(outcome.model, CUTOFF, strict)
     assert decision.decision == "reject" and not decision.applied
     assert "below the floor 0.9900" in decision.reason
     assert decision.champion_version == champion_before
@@ -118,7 +118,7 @@ def test_dry_run_decides_and_records_but_never_moves_the_champion(settings, firs
     champion_before = int(registry.model_version(settings, registry.CHAMPION).version)
     dry = dataclasses.replace(settings, gate_mode="dry_run", tuning_trials=1)
     outcome = training.train_challenger(CUTOFF, dry)
-    decision = training.gate_challenger(outcome.model, CUTOFF, dry)
+    decision = gate.gate_challenger(outcome.model, CUTOFF, dry)
     assert decision.decision == "promote" and not decision.applied
     assert "dry run" in decision.reason
     assert int(registry.model_version(settings, registry.CHAMPION).version) == champion_before

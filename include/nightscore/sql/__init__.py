@@ -24,15 +24,20 @@ def load(name: str) -> str:
     return path.read_text()
 
 
-def render(name: str, **params: Any) -> str:
-    """Render the Jinja2 template `sql/<name>.sql.j2` with `params`."""
+@cache
+def _templates() -> Any:
     import jinja2
 
-    env = jinja2.Environment(
+    return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(HOME)),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    return env.get_template(f"{name}.sql.j2").render(**params)
+
+
+def render(name: str, **params: Any) -> str:
+    """Render the Jinja2 template `sql/<name>.sql.j2` with `params` (code's values only:
+    identifiers and constants, never data, which goes in as bind parameters)."""
+    return _templates().get_template(f"{name}.sql.j2").render(**params)

@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.engine import URL
 
+from nightscore import sql
 from nightscore.config import Settings, load_settings, sqlalchemy_url
 
 ANALYST_ROLE = "nightscore_analyst"
@@ -44,7 +45,7 @@ def _quote(name: str) -> str:
 
 
 def _ensure_role(conn, role: str, password: str | None) -> None:
-    exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).scalar()
+    exists = conn.execute(text(sql.load("warehouse/role_exists")), {"role": role}).scalar()
     if not exists:
         conn.exec_driver_sql(f"CREATE ROLE {_quote(role)} LOGIN")
     if password:
@@ -69,7 +70,7 @@ def ensure_database(settings: Settings) -> None:
             _ensure_role(conn, etl, url.password)
             _ensure_role(conn, ANALYST_ROLE, settings.analyst_password)
             found = conn.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": database}
+                text(sql.load("warehouse/database_exists")), {"database": database}
             ).scalar()
             if not found:
                 conn.exec_driver_sql(f"CREATE DATABASE {_quote(database)} OWNER {_quote(etl)}")
@@ -98,10 +99,9 @@ def ensure_database(settings: Settings) -> None:
 
 def current_revision(settings: Settings | None = None) -> str | None:
     with engine_for(settings).connect() as conn:
-        found = conn.execute(text("SELECT to_regclass('ops.alembic_version')")).scalar()
-        if not found:
+        if not conn.execute(text(sql.load("warehouse/has_version_table"))).scalar():
             return None
-        return conn.execute(text("SELECT version_num FROM ops.alembic_version")).scalar()
+        return conn.execute(text(sql.load("warehouse/revision"))).scalar()
 
 
 def upgrade(settings: Settings | None = None, revision: str = "head") -> dict[str, object]:
@@ -119,5 +119,5 @@ def upgrade(settings: Settings | None = None, revision: str = "head") -> dict[st
     with engine_for(settings).begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
-    counts = reference.load(settings)
+    counts = reference.load(engine_for(settings))
     return {"revision": current_revision(settings), "reference_rows": counts}

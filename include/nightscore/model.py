@@ -1,0 +1,80 @@
+"""The model as training hands it over and as scoring receives it.
+
+`TrainedModel` is what `training.fit_model` returns; `LoadedModel` is a registered
+version loaded back by `registry.load_version`. Both score a feature frame the same way:
+the categorical encoding stored with the model, then the trees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from nightscore.features import FEATURES, LABEL, Encoding
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+# Rows of the training features kept with the model, for drift monitoring.
+REFERENCE_ROWS = 5000
+
+
+@dataclass
+class TrainedModel:
+    """A fitted model and everything that must travel with it."""
+
+    model: Any  # xgboost.XGBClassifier
+    encoding: Encoding
+    threshold: float
+    params: dict[str, Any]
+    best_iteration: int
+    train_window: tuple[date, date]
+    validation_window: tuple[date, date]
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    data_hash: str = ""
+    tuning: dict[str, Any] = field(default_factory=dict)
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Scores (the probability of disruption) for a feature frame."""
+        return self.model.predict_proba(self.encoding.model_input(frame))[:, 1]
+
+    def metadata(self) -> dict[str, Any]:
+        """What scoring needs besides the trees: stored in the MLmodel file."""
+        return {
+            "threshold": self.threshold,
+            "features": list(FEATURES),
+            "encoding": self.encoding.to_dict(),
+            "train_window": [d.isoformat() for d in self.train_window],
+            "validation_window": [d.isoformat() for d in self.validation_window],
+        }
+
+    def reference_sample(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """A seeded sample of the training features with their scores, for drift."""
+        sample = frame.sample(n=min(REFERENCE_ROWS, len(frame)), random_state=13)
+        sample = sample[["service_date", *FEATURES, LABEL]].copy()
+        sample["score"] = self.predict(sample)
+        return sample.reset_index(drop=True)
+
+
+@dataclass
+class LoadedModel:
+    """A registered model ready to score: trees, encoding, threshold and lineage."""
+
+    name: str
+    version: int
+    run_id: str
+    model: Any
+    encoding: Encoding
+    threshold: float
+    features: list[str]
+    signature_inputs: list[str]
+
+    def predict(self, frame: pd.DataFrame) -> Any:
+        missing = [c for c in self.features if c not in frame.columns]
+        if missing:
+            raise ValueError(
+                f"{self.name} v{self.version} needs features the frame lacks: " + ", ".join(missing)
+            )
+        return self.model.predict_proba(self.encoding.model_input(frame))[:, 1]

@@ -1,0 +1,1 @@
+SELECT faa FROM core.airports

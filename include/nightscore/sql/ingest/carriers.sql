@@ -1,0 +1,1 @@
+SELECT carrier FROM core.airlines

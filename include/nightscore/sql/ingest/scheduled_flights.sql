@@ -1,0 +1,1 @@
+SELECT carrier, flight, origin FROM core.flights WHERE service_date = :service_date

@@ -1,0 +1,1 @@
+DELETE FROM scoring.staged_predictions WHERE scoring_run_id = :scoring_run_id

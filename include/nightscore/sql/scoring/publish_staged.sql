@@ -1,0 +1,2 @@
+INSERT INTO scoring.predictions
+SELECT * FROM scoring.staged_predictions WHERE scoring_run_id = :scoring_run_id

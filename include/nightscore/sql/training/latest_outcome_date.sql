@@ -1,0 +1,1 @@
+SELECT max(service_date) FROM core.outcomes

@@ -1,0 +1,1 @@
+SELECT to_regclass('ops.alembic_version')
