@@ -17,7 +17,7 @@ from nightscore import registry, sql
 from nightscore.calendar import days_before
 from nightscore.config import Settings
 from nightscore.features import LABEL, build_features, labelled
-from nightscore.metrics import Metrics, classification_metrics
+from nightscore.metrics import Metrics, classification_metrics, fmt
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,10 +45,6 @@ class Decision:
         return data
 
 
-def _fmt(value: float | None) -> str:
-    return "undefined" if value is None or value != value else f"{value:.4f}"
-
-
 def decide(
     challenger: Metrics,
     champion: Metrics | None,
@@ -59,7 +55,7 @@ def decide(
     """The gate's rule on one metric (ROC AUC): (decision, reason). Pure, for the tests."""
     value = challenger[GATE_METRIC]
     if value is None or not value >= floor:  # undefined (one class) or NaN fails too
-        return "reject", f"challenger {GATE_METRIC} {_fmt(value)} is below the floor {floor:.4f}"
+        return "reject", f"challenger {GATE_METRIC} {fmt(value)} is below the floor {floor:.4f}"
     if champion is None or champion[GATE_METRIC] is None:
         return "promote", (
             f"no champion yet; challenger {GATE_METRIC} {value:.4f} clears the floor {floor:.4f}"
@@ -156,7 +152,7 @@ def run_gate(
             "gate.reason": reason,
             "gate.mode": settings.gate_mode,
             "gate.window": f"{days[0]}..{days[1]}",
-            f"gate.{GATE_METRIC}": _fmt(new_metrics[GATE_METRIC]),
+            f"gate.{GATE_METRIC}": fmt(new_metrics[GATE_METRIC]),
         },
     )
     return result

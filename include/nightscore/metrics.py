@@ -69,3 +69,8 @@ def classification_metrics(y: Any, p: Any, threshold: float, flagged: Any = None
 def defined(metrics: Metrics) -> dict[str, float]:
     """The metrics that have a value, as floats (what MLflow and JSON columns take)."""
     return {key: float(value) for key, value in metrics.items() if value is not None}
+
+
+def fmt(value: float | None, digits: int = 4) -> str:
+    """A metric for people: `n/a` when undefined."""
+    return "n/a" if value is None or value != value else f"{value:.{digits}f}"

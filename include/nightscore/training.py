@@ -20,7 +20,7 @@ from nightscore import sql
 from nightscore.calendar import days_before
 from nightscore.config import Settings
 from nightscore.features import LABEL, Encoding, build_features, feature_types, labelled
-from nightscore.metrics import classification_metrics
+from nightscore.metrics import classification_metrics, fmt
 from nightscore.model import TrainedModel
 
 if TYPE_CHECKING:
@@ -272,8 +272,9 @@ def train_challenger(
     )
     valid = trained.metrics["validation"]
     progress(
-        f"best of {trained.tuning['trials']} trials: validation ROC AUC {valid['roc_auc']}, "
-        f"PR AUC {valid['pr_auc']}, Brier {valid['brier']}, threshold {trained.threshold:.3f}"
+        f"best of {trained.tuning['trials']} trials: validation ROC AUC {fmt(valid['roc_auc'])}, "
+        f"PR AUC {fmt(valid['pr_auc'])}, Brier {fmt(valid['brier'])}, threshold "
+        f"{trained.threshold:.3f}"
     )
     valid_days = frame[frame["service_date"] >= trained.validation_window[0]]
     ref = registry.log_trained_model(
