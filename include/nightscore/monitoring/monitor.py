@@ -10,7 +10,12 @@ DAG runs it step by step, `nightscore monitor` in one go.
 4. `retrain_request`: a rule marked `retrain` breached on enough recent days asks for a
    retrain, recorded in `monitoring.retrain_triggers`.
 
-Every step replaces what it wrote for S before, so a re-run is safe.
+A re-run for S is safe: performance, drift and rule checks replace what was written for S
+before, an alert already queued for S is not queued again (its dedup key), and a retrain
+already asked for S is returned, not asked for again.
+
+The steps live in `performance`, `monitor_drift` (2) and `monitor_rules` (3, 4); their
+public names are importable from here too.
 """
 
 from __future__ import annotations
