@@ -201,10 +201,7 @@ def store_drift(
             Path(summary.report_path).stat().st_size,
         )
     key = {"day": service_date, "name": summary.model_name, "version": summary.model_version}
-    conn.execute(
-        text(sql.load("monitoring/drift_runs_delete")),
-        key,
-    )
+    conn.execute(text(sql.load("monitoring/drift_runs_delete")), key)
     conn.execute(
         text(sql.load("monitoring/drift_runs_insert")),
         {
