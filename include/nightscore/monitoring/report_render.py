@@ -326,5 +326,5 @@ def render_html(report: WeeklyReport, image_src: str) -> str:
         attachment=_attachment_note(report),
         links=_links(report),
         footer=_footer(report),
-        colours={"good": GOOD, "bad": BAD, "muted": MUTED},
+        muted=MUTED,
     )
