@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nightscore.monitoring.performance import expected_calibration_error, segment_metrics
+from nightscore.metrics import expected_calibration_error
+from nightscore.monitoring.performance import segment_metrics
 
 
 def test_a_calibrated_model_has_no_calibration_error():

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, text
 
+from nightscore import sql
+
 if TYPE_CHECKING:
     from nightscore.config import Settings
     from nightscore.monitoring.mailer import SmtpSettings
@@ -70,7 +72,10 @@ def raise_alert(
     cooldown_key = cooldown_key or rule
     cooldown_days = configured.cooldown_days if configured else 0
     quieted_by = (
-        conn.execute(_COOLDOWN, {"key": cooldown_key, "day": service_date, "days": cooldown_days})
+        conn.execute(
+            text(sql.load("monitoring/outbox_cooldown_holder")),
+            {"key": cooldown_key, "day": service_date, "days": cooldown_days},
+        )
         .scalars()
         .first()
         if cooldown_days
@@ -80,18 +85,7 @@ def raise_alert(
     if quieted_by is not None:
         details["suppressed_by_alert"] = quieted_by
     return conn.execute(
-        text(
-            """
-            INSERT INTO monitoring.alerts
-                (rule, severity, service_date, subject, body, details, dedup_key,
-                 cooldown_key, audience, message, status)
-            VALUES (:rule, :severity, :service_date, :subject, :body,
-                    CAST(:details AS jsonb), :dedup_key, :cooldown_key, :audience, :message,
-                    :status)
-            ON CONFLICT (dedup_key) DO NOTHING
-            RETURNING alert_id
-            """
-        ),
+        text(sql.load("monitoring/outbox_insert_alert")),
         {
             "rule": rule,
             "severity": severity,
@@ -106,19 +100,6 @@ def raise_alert(
             "status": "pending" if quieted_by is None else "suppressed",
         },
     ).scalar()
-
-
-# The alert that puts a new one with the same key in its cooldown, if any.
-_COOLDOWN = text(
-    """
-    SELECT alert_id FROM monitoring.alerts
-    WHERE cooldown_key = :key AND status IN ('pending', 'sent')
-      AND CASE WHEN CAST(:day AS date) IS NULL
-               THEN created_at > now() - make_interval(days => :days)
-               ELSE abs(service_date - CAST(:day AS date)) < :days END
-    ORDER BY created_at DESC LIMIT 1
-    """
-)
 
 
 @dataclass(frozen=True)
@@ -138,18 +119,6 @@ class SendResult:
     def summary(self) -> str:
         head = f"{self.sent} alert(s) sent, {self.failed} failed and left pending"
         return "\n".join([head, *(f" - {e}" for e in self.errors)])
-
-
-_PENDING = """
-    FROM monitoring.alerts
-    WHERE status = 'pending' AND alert_id <> ALL(CAST(:tried AS bigint[]))
-    ORDER BY created_at, alert_id
-"""
-# Oldest first; a row another sender holds is skipped, not waited for.
-_NEXT = text(
-    "SELECT alert_id, created_at, rule, severity, service_date, subject, body, details,"
-    f" dedup_key, attempts, audience, message {_PENDING} LIMIT 1 FOR UPDATE SKIP LOCKED"
-)
 
 
 def send_pending(
@@ -172,9 +141,7 @@ def send_pending(
     engine = engine_for(settings)
     if not settings.alert_email_to and not settings.report_email_to:
         with engine.connect() as conn:
-            waiting = conn.execute(
-                text("SELECT count(*) FROM monitoring.alerts WHERE status = 'pending'")
-            ).scalar_one()
+            waiting = conn.execute(text(sql.load("monitoring/outbox_count_pending"))).scalar_one()
         if not waiting:
             return SendResult(0, 0)
         error = (
@@ -194,7 +161,13 @@ def send_pending(
     try:
         while len(tried) < limit:
             with engine.begin() as conn:
-                alert = conn.execute(_NEXT, {"tried": tried}).mappings().first()
+                alert = (
+                    conn.execute(
+                        text(sql.load("monitoring/outbox_claim_pending")), {"tried": tried}
+                    )
+                    .mappings()
+                    .first()
+                )
                 if alert is None:
                     break
                 alert_id = alert["alert_id"]
@@ -265,27 +238,13 @@ def _describe_refused(refused: dict[str, tuple[int, bytes]]) -> str:
 
 def _mark_sent(conn: Connection, alert_id: int, note: str | None) -> None:
     conn.execute(
-        text(
-            """
-            UPDATE monitoring.alerts
-            SET status = 'sent', sent_at = now(), attempts = attempts + 1,
-                last_error = COALESCE(:note, last_error)
-            WHERE alert_id = :alert_id
-            """
-        ),
-        {"alert_id": alert_id, "note": note},
+        text(sql.load("monitoring/outbox_mark_sent")), {"alert_id": alert_id, "note": note}
     )
 
 
 def _record_failure(conn: Connection, alert_ids: list[int], error: str) -> int:
     return conn.execute(
-        text(
-            """
-            UPDATE monitoring.alerts SET attempts = attempts + 1, last_error = :error
-            WHERE alert_id = ANY(CAST(:ids AS bigint[]))
-            """
-        ),
-        {"ids": alert_ids, "error": error},
+        text(sql.load("monitoring/outbox_record_failure")), {"ids": alert_ids, "error": error}
     ).rowcount
 
 
@@ -296,7 +255,7 @@ def _record_failure_on_rest(conn: Connection, tried: list[int], limit: int, erro
         return 0
     ids = list(
         conn.execute(
-            text(f"SELECT alert_id {_PENDING} LIMIT :limit FOR UPDATE SKIP LOCKED"),
+            text(sql.load("monitoring/outbox_claim_pending_ids")),
             {"tried": tried, "limit": limit},
         ).scalars()
     )

@@ -9,79 +9,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
+from nightscore import sql
 from nightscore.config import Settings
+from nightscore.metrics import Metrics, classification_metrics
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
 
 TRAILING_DAYS = 7
-ECE_BINS = 10
-
-# The label comes from analytics.flights, the one place outside the feature query that
-# says what "disrupted" means; NULL until the flight's outcome is loaded.
-_JOINED = """
-SELECT p.service_date, p.carrier, p.origin, p.model_name, p.model_version, p.score,
-       p.label, p.threshold, f.disrupted::int AS disrupted
-FROM scoring.predictions p
-JOIN analytics.flights f USING (service_date, carrier, flight, origin)
-WHERE p.service_date BETWEEN :first AND :last AND f.disrupted IS NOT NULL
-"""
 
 
 class NothingToMeasure(LookupError):
     """No predictions joined with outcomes for the date."""
 
 
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = ECE_BINS) -> float:
-    """Mean |observed rate - mean score| over equal-width score bins, weighted by size."""
-    import numpy as np
-
-    edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
-    total = 0.0
-    for b in range(bins):
-        mask = which == b
-        if mask.any():
-            total += mask.sum() * abs(y[mask].mean() - p[mask].mean())
-    return float(total / len(y))
-
-
-def segment_metrics(frame: pd.DataFrame) -> dict[str, Any]:
-    """The metrics of one group of predictions joined with their outcomes."""
-    import numpy as np
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
-    y = frame["disrupted"].to_numpy(dtype=int)
-    p = frame["score"].to_numpy(dtype=float)
-    label = frame["label"].to_numpy(dtype=bool)
-    both = len(np.unique(y)) == 2
-    tp = int((label & (y == 1)).sum())
-    flagged, positives = int(label.sum()), int(y.sum())
-    precision = tp / flagged if flagged else None
-    recall = tp / positives if positives else None
-    f1 = (
-        2 * precision * recall / (precision + recall)
-        if precision is not None and recall is not None and precision + recall > 0
-        else None
+def segment_metrics(frame: pd.DataFrame) -> Metrics:
+    """The metrics of one group of predictions joined with their outcomes
+    (`nightscore.metrics`, with the flags scoring set and the group's threshold)."""
+    return classification_metrics(
+        frame["disrupted"].to_numpy(dtype=int),
+        frame["score"].to_numpy(dtype=float),
+        float(frame["threshold"].iloc[0]),
+        flagged=frame["label"].to_numpy(dtype=bool),
     )
-    return {
-        "rows": len(y),
-        "positives": positives,
-        "roc_auc": float(roc_auc_score(y, p)) if both else None,
-        "pr_auc": float(average_precision_score(y, p)) if both else None,
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
-        "brier": float(np.mean((p - y) ** 2)),
-        "ece": expected_calibration_error(y, p),
-        "mean_score": float(p.mean()),
-        "threshold": float(frame["threshold"].iloc[0]),
-    }
 
 
 @dataclass(frozen=True)
@@ -90,7 +44,7 @@ class PerformanceRow:
     model_version: int
     segment_type: str
     segment: str
-    metrics: dict[str, Any]
+    metrics: Metrics
 
 
 def measure_frame(frame: pd.DataFrame, service_date: date) -> list[PerformanceRow]:
@@ -130,7 +84,9 @@ def measure(service_date: date, settings: Settings) -> list[PerformanceRow]:
     engine = engine_for(settings)
     first = service_date - timedelta(days=TRAILING_DAYS - 1)
     with engine.connect() as conn:
-        result = conn.execute(text(_JOINED), {"first": first, "last": service_date})
+        result = conn.execute(
+            text(sql.load("monitoring/performance_joined")), {"first": first, "last": service_date}
+        )
         frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
     if frame.empty or not (frame["service_date"] == service_date).any():
         raise NothingToMeasure(
@@ -138,22 +94,12 @@ def measure(service_date: date, settings: Settings) -> list[PerformanceRow]:
             "outcomes loaded?"
         )
     rows = measure_frame(frame, service_date)
-    columns = list(rows[0].metrics)
     with engine.begin() as conn:
         conn.execute(
-            text("DELETE FROM monitoring.performance WHERE service_date = :d"),
-            {"d": service_date},
+            text(sql.load("monitoring/performance_delete_day")), {"service_date": service_date}
         )
         conn.execute(
-            text(
-                f"""
-                INSERT INTO monitoring.performance
-                    (service_date, model_name, model_version, segment_type, segment,
-                     {", ".join(columns)})
-                VALUES (:service_date, :model_name, :model_version, :segment_type, :segment,
-                        {", ".join(":" + c for c in columns)})
-                """
-            ),
+            text(sql.load("monitoring/performance_insert")),
             [
                 {
                     "service_date": service_date,

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 DEFAULT_RULES = Path(__file__).resolve().parents[1] / "alert_rules.yaml"
 SEVERITIES = ("info", "warning", "critical")
-# What the monitoring DAG measures for a service date (see `monitor.metrics`).
+# What the monitoring DAG measures for a service date (see `monitor_rules.day_numbers`).
 METRICS = ("drift_share", "score_mean_shift", "roc_auc", "pr_auc", "precision", "recall", "f1")
 _FIELDS = {"description", "metric", "above", "below", "severity", "cooldown_days", "retrain"}
 
