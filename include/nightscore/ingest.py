@@ -29,6 +29,7 @@ from nightscore.config import Settings, load_settings
 from nightscore.contract import BATCH_FILES, BatchKind
 from nightscore.landing import Landing, batch_files, exists, replay_parts
 from nightscore.monitoring.outbox import raise_alert
+from nightscore.warehouse.batches import latest_batch, settled
 from nightscore.warehouse.db import engine_for
 from nightscore.warehouse.io import upsert
 
@@ -91,16 +92,7 @@ def ready_to_ingest(kind: BatchKind, service_date: date, settings: Settings | No
     if kind != "outcomes":
         return True
     with engine_for(settings).connect() as conn:
-        batch = latest_batch(conn, "schedule", service_date)
-    return batch is not None and batch["status"] in ("loaded", "rejected")
-
-
-def latest_batch(conn: Connection, kind: BatchKind, service_date: date) -> dict[str, Any] | None:
-    """The latest batch of (kind, S) in `ops.batches` (batch_id, status, uri, checksum)."""
-    row = conn.execute(
-        text(sql.load("ingest/latest_batch")), {"kind": kind, "service_date": service_date}
-    ).first()
-    return None if row is None else dict(row._mapping)
+        return settled(conn, "schedule", service_date)
 
 
 # --- validate ----------------------------------------------------------------------

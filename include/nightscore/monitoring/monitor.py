@@ -25,9 +25,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-
-from nightscore import sql
 from nightscore.monitoring.monitor_drift import (
     CALENDAR_COLUMNS,
     EVIDENTLY_PROJECT,
@@ -150,11 +147,8 @@ def monitor(
 def outcomes_settled(service_date: date, settings: Settings) -> bool:
     """True once S's outcomes batch is loaded or rejected: monitoring can run (a rejected
     batch leaves no performance to measure, but drift and the alert still matter)."""
+    from nightscore.warehouse.batches import settled
     from nightscore.warehouse.db import engine_for
 
     with engine_for(settings).connect() as conn:
-        status = conn.execute(
-            text(sql.load("monitoring/outcomes_batch_status")),
-            {"day": service_date},
-        ).scalar()
-    return status in ("loaded", "rejected")
+        return settled(conn, "outcomes", service_date)
