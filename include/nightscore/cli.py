@@ -71,15 +71,13 @@ def _load_history(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace):
-    from dataclasses import replace
-
     from nightscore.config import load_settings
 
     settings = load_settings()
     if getattr(args, "trials", None):
-        settings = replace(settings, tuning_trials=args.trials)
+        settings = settings.replace(tuning_trials=args.trials)
     if getattr(args, "timeout_s", None):
-        settings = replace(settings, tuning_timeout_s=args.timeout_s)
+        settings = settings.replace(tuning_timeout_s=args.timeout_s)
     return settings
 
 
