@@ -128,7 +128,6 @@ class Settings(BaseModel):
         extra="forbid",
         validate_by_name=True,
         validate_by_alias=True,
-        validate_default=False,
         hide_input_in_errors=True,  # a bad URL or password must not print
     )
 
