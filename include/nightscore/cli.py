@@ -332,7 +332,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    return args.func(args)
+    from nightscore.config import SettingsError
+
+    try:
+        return args.func(args)
+    except SettingsError as exc:  # a bad NIGHTSCORE_* value: its message names it
+        print(f"nightscore: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

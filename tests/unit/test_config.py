@@ -207,3 +207,11 @@ def test_a_bad_secret_value_never_prints(env):
     with pytest.raises(ValidationError) as invalid:
         Settings(admin_url="mysql://root:adminpassword@db/x")
     assert "adminpassword" not in str(invalid.value)
+
+
+def test_the_cli_says_which_setting_is_bad(env, capsys):
+    from nightscore.cli import main
+
+    env["NIGHTSCORE_GATE_MARGIN"] = "abc"
+    assert main(["alerts", "send"]) == 2
+    assert "NIGHTSCORE_GATE_MARGIN='abc': expected a number" in capsys.readouterr().err
