@@ -98,7 +98,7 @@ def mlflow_server(tmp_path_factory) -> str:
 
     Its backend store is a fresh database on the test Postgres, its artifacts a temporary
     folder it serves over HTTP. Nothing global is set: tests pass the URI explicitly, e.g.
-    `MlflowClient(tracking_uri=uri)` or `dataclasses.replace(settings, mlflow_tracking_uri=uri)`.
+    `MlflowClient(tracking_uri=uri)` or `settings.replace(mlflow_tracking_uri=uri)`.
     """
     if not postgres_available():
         pytest.fail(

@@ -71,15 +71,13 @@ def _load_history(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace):
-    from dataclasses import replace
-
     from nightscore.config import load_settings
 
     settings = load_settings()
     if getattr(args, "trials", None):
-        settings = replace(settings, tuning_trials=args.trials)
+        settings = settings.replace(tuning_trials=args.trials)
     if getattr(args, "timeout_s", None):
-        settings = replace(settings, tuning_timeout_s=args.timeout_s)
+        settings = settings.replace(tuning_timeout_s=args.timeout_s)
     return settings
 
 
@@ -334,7 +332,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    return args.func(args)
+    from nightscore.config import SettingsError
+
+    try:
+        return args.func(args)
+    except SettingsError as exc:  # a bad NIGHTSCORE_* value: its message names it
+        print(f"nightscore: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

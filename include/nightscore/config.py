@@ -1,52 +1,75 @@
 """All settings in one place, read from the environment (or a `.env` file).
 
-Every variable is documented in `.env.example`. Nothing secret has a default here.
+Each setting is declared once, on `Settings`: its type, its default and what it is for.
+Its environment variable is `NIGHTSCORE_` + the field's name in capitals, unless the field
+names another (`env_variable()` says which). Every variable is documented in
+`.env.example`. Nothing secret has a default here, and nothing secret prints: the
+analyst's password is a `SecretStr`, and the URLs' passwords are masked in `repr`, `str`
+and JSON dumps (read `settings.warehouse_url` itself where the real URL is needed).
+
+`Settings(...)` takes keyword arguments and the defaults, never the environment (tests
+rely on it); `load_settings()` reads the environment, through pydantic-settings. A bad
+value raises `SettingsError`, naming the variable, its value and what was expected.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import re
 from datetime import date
 from pathlib import Path
+from typing import Annotated, Any, Literal, Self, get_args
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsError as _SourceError
 
 # The repository root when running from a checkout; the current folder otherwise.
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 PROJECT_ROOT = _REPO_ROOT if (_REPO_ROOT / "pyproject.toml").exists() else Path.cwd()
 
 DEFAULT_WAREHOUSE_URL = "postgresql://nightscore_etl@127.0.0.1:5432/warehouse"
+ENV_PREFIX = "NIGHTSCORE_"
+
+
+def env_file() -> Path:
+    """The `.env` file: NIGHTSCORE_ENV_FILE, else the project root's."""
+    return Path(os.environ.get("NIGHTSCORE_ENV_FILE") or PROJECT_ROOT / ".env")
 
 
 def _load_dotenv() -> None:
-    env_file = Path(os.environ.get("NIGHTSCORE_ENV_FILE", PROJECT_ROOT / ".env"))
-    if env_file.is_file():
+    """Put `.env` into the process environment, without overriding what is set there.
+
+    The settings below do not need it (pydantic-settings reads the file itself), but
+    other NIGHTSCORE_* variables (the demo's, NIGHTSCORE_GIT_COMMIT, ...) and the
+    processes nightscore starts read the environment.
+    """
+    path = env_file()
+    if path.is_file():
         from dotenv import load_dotenv
 
-        load_dotenv(env_file, override=False)
+        load_dotenv(path, override=False)
 
 
 _load_dotenv()
 STATE_DIR = Path(os.environ.get("NIGHTSCORE_STATE_DIR") or PROJECT_ROOT / ".nightscore")
 
 
-def _get(name: str, default: str) -> str:
-    value = os.environ.get(name, "").strip()
-    return value if value else default
-
-
-def _addresses(name: str) -> tuple[str, ...]:
-    return tuple(a.strip() for a in _get(name, "").split(",") if a.strip())
-
-
-def _optional_date(name: str, default: str) -> date | None:
-    """A date, or None when the variable is set to "" or "none"; unset gives the default."""
-    value = os.environ.get(name, default).strip()
-    return date.fromisoformat(value) if value and value.lower() != "none" else None
+_POSTGRES_SCHEMES = ("postgresql+psycopg2://", "postgresql://", "postgres://")
 
 
 def sqlalchemy_url(url: str) -> str:
     """Accept postgres://, postgresql:// or postgresql+psycopg2:// and return the latter."""
-    for prefix in ("postgresql+psycopg2://", "postgresql://", "postgres://"):
+    for prefix in _POSTGRES_SCHEMES:
         if url.startswith(prefix):
             return "postgresql+psycopg2://" + url[len(prefix) :]
     raise ValueError(f"not a Postgres URL: {url!r}")
@@ -57,110 +80,257 @@ def libpq_url(url: str) -> str:
     return "postgresql://" + sqlalchemy_url(url).split("://", 1)[1]
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Platform settings. Build with `load_settings()`."""
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*(@)")
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#\s]*", re.IGNORECASE)
 
-    warehouse_url: str = DEFAULT_WAREHOUSE_URL
-    # A superuser (or CREATEDB + CREATEROLE) connection used only to create the
-    # databases and roles; None means "the warehouse server, as user postgres".
-    admin_url: str | None = None
-    analyst_password: str | None = None
-    landing_root: str = str(STATE_DIR / "landing")
-    data_docs_root: str = str(STATE_DIR / "data_docs")
-    # Validation: the row count of a batch must be within +/- this share of the
-    # trailing average of loaded batches of the same kind (a warning, not critical).
-    row_count_band: float = 0.5
-    row_count_window_days: int = 14
-    # Scheduled DAGs run between these dates. The shipped use case replays 2013, so by
-    # default the schedules stop at its end; clear NIGHTSCORE_SCHEDULE_END in production.
-    schedule_start: date = date(2013, 1, 1)
-    schedule_end: date | None = date(2013, 12, 31)
-    # How long the ingestion sensors wait for a batch before they alert and fail.
-    sensor_timeout_s: int = 6 * 3600
-    sensor_poke_s: int = 60
-    # "reschedule" frees the worker slot between pokes (production: waits of hours).
-    # "poke" holds it; the demo uses it because with pokes seconds apart, Airflow 3.3 can
-    # fail a rescheduled sensor on a late executor event (apache/airflow#71172).
-    sensor_mode: str = "reschedule"
-    # Pause before a failed task is retried (rejections are never retried).
-    retry_delay_s: int = 120
-    # Engineers get alerts; stakeholders get the weekly report (engineers when empty).
-    alert_email_to: tuple[str, ...] = field(default_factory=tuple)
-    report_email_to: tuple[str, ...] = field(default_factory=tuple)
-    # Monitoring: the alert rules (YAML; the packaged default when empty), where the daily
-    # Evidently reports and the weekly reports are written, and the Evidently workspace
-    # that `evidently ui` shows.
-    alert_rules_path: str = ""
-    reports_dir: str = str(STATE_DIR / "reports")
-    evidently_workspace: str = str(STATE_DIR / "evidently")
-    # The Airflow UI's address, for links in emails ("" : no links to runs).
-    airflow_url: str = ""
-    # MLflow: the tracking server (runs, artifacts, the model registry).
-    mlflow_tracking_uri: str = "http://127.0.0.1:5000"
-    model_name: str = "flight_disruption"
-    # Training: a trailing window of labelled days before the cut-off, the last
-    # `validation_days` of it held out, and an Optuna budget (whichever ends first).
-    training_window_days: int = 120
-    validation_days: int = 14
-    tuning_trials: int = 15
-    tuning_timeout_s: int = 180
+
+def redact_url(url: str) -> str:
+    """The URL with its password (`user:password@` or `?password=`) masked: safe to print."""
+    return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***\2", url))
+
+
+class SettingsError(ValueError):
+    """A NIGHTSCORE_* variable holds a value its setting cannot take."""
+
+
+def _addresses(value: Any) -> Any:
+    """A comma-separated list of addresses (or any sequence of them)."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if isinstance(value, (list, tuple)):
+        return tuple(a.strip() for a in value if isinstance(a, str) and a.strip())
+    return value
+
+
+def _postgres_url(value: str | None) -> str | None:
+    if value is not None and not value.startswith(_POSTGRES_SCHEMES):
+        # Not the value in the message: it may hold a password.
+        raise ValueError("expected a Postgres URL, postgresql://user@host:port/database")
+    return value
+
+
+Addresses = Annotated[tuple[str, ...], NoDecode]
+GateMode = Literal["enforce", "dry_run"]
+SensorMode = Literal["reschedule", "poke"]
+GATE_MODES: tuple[str, ...] = get_args(GateMode)
+
+# Fields whose value can carry a password: masked in repr, str and JSON.
+_URL_FIELDS = ("warehouse_url", "admin_url")
+# Fields for which an empty variable means None, not the default.
+_EMPTY_MEANS_NONE = ("schedule_end",)
+
+
+class Settings(BaseModel):
+    """Platform settings. Build with `load_settings()`; change with `settings.replace()`."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        validate_by_name=True,
+        validate_by_alias=True,
+        hide_input_in_errors=True,  # a bad URL or password must not print
+    )
+
+    # --- the warehouse ---
+    warehouse_url: str = Field(
+        DEFAULT_WAREHOUSE_URL, description="The warehouse, as the ETL role that owns it."
+    )
+    admin_url: str | None = Field(
+        None,
+        description="A superuser (or CREATEDB + CREATEROLE) connection used only to create "
+        'the databases and roles; None means "the warehouse server, as user postgres".',
+    )
+    analyst_password: SecretStr | None = Field(
+        None, description="The password set on the read-only analyst role (none: unchanged)."
+    )
+    # --- files ---
+    landing_root: str = Field(str(STATE_DIR / "landing"), description="Where batches land.")
+    data_docs_root: str = Field(
+        str(STATE_DIR / "data_docs"), description="Great Expectations' Data Docs."
+    )
+    # --- validation ---
+    row_count_band: float = Field(
+        0.5,
+        description="A batch's row count must be within +/- this share of the trailing "
+        "average of loaded batches of the same kind (a warning, not critical).",
+    )
+    row_count_window_days: int = Field(14, description="The trailing average's window.")
+    # --- schedules ---
+    schedule_start: date = Field(date(2013, 1, 1), description="Scheduled DAGs start here.")
+    schedule_end: date | None = Field(
+        date(2013, 12, 31),
+        description="Scheduled DAGs stop here. The shipped use case replays 2013, so by "
+        'default the schedules stop at its end; set it to "" (or "none") in production.',
+    )
+    sensor_timeout_s: int = Field(
+        6 * 3600, description="How long ingestion sensors wait for a batch, then alert and fail."
+    )
+    sensor_poke_s: int = Field(60, description="Seconds between a sensor's pokes.")
+    sensor_mode: SensorMode = Field(
+        "reschedule",
+        description='"reschedule" frees the worker slot between pokes (production: waits of '
+        'hours). "poke" holds it; the demo uses it because with pokes seconds apart, Airflow '
+        "3.3 can fail a rescheduled sensor on a late executor event (apache/airflow#71172).",
+    )
+    retry_delay_s: int = Field(
+        120, description="Pause before a failed task is retried (rejections never are)."
+    )
+    # --- email ---
+    alert_email_to: Addresses = Field((), description="Engineers: alerts (comma-separated).")
+    report_email_to: Addresses = Field(
+        (), description="Stakeholders: the weekly report (comma-separated; empty: engineers)."
+    )
+    # --- monitoring ---
+    alert_rules_path: str = Field(
+        "",
+        validation_alias="NIGHTSCORE_ALERT_RULES",
+        description="The alert rules (YAML); the packaged default when empty.",
+    )
+    reports_dir: str = Field(
+        str(STATE_DIR / "reports"), description="The daily Evidently and weekly reports."
+    )
+    evidently_workspace: str = Field(
+        str(STATE_DIR / "evidently"), description="The workspace `evidently ui` shows."
+    )
+    airflow_url: str = Field(
+        "", description='The Airflow UI\'s address, for links in emails ("": no links).'
+    )
+    # --- MLflow and training ---
+    mlflow_tracking_uri: str = Field(
+        "http://127.0.0.1:5000", description="The tracking server (runs, artifacts, registry)."
+    )
+    model_name: str = Field("flight_disruption", description="The registered model's name.")
+    training_window_days: int = Field(
+        120, description="A trailing window of labelled days before the cut-off..."
+    )
+    validation_days: int = Field(14, description="...the last of which are held out.")
+    tuning_trials: int = Field(15, description="Optuna's budget in trials...")
+    tuning_timeout_s: int = Field(180, description="...and in seconds: whichever ends first.")
     # The champion/challenger gate: promote only above the floor and at most `margin`
     # worse than the champion (ROC AUC, on the same most recent labelled window). The
     # floor sits just above the route x hour history baseline (0.64 in `evaluate`).
-    gate_mode: str = "enforce"  # or "dry_run": decide and record, never move the alias
-    gate_floor_roc_auc: float = 0.65
-    gate_margin: float = 0.01
-    # Scoring: split a night into this many partitions, scored by mapped tasks.
-    scoring_partitions: int = 1
+    gate_mode: GateMode = Field(
+        "enforce", description='"dry_run": decide and record, never move the alias.'
+    )
+    gate_floor_roc_auc: float = Field(0.65, description="The gate's ROC AUC floor.")
+    gate_margin: float = Field(0.01, description="How much worse than the champion may pass.")
+    # --- scoring ---
+    scoring_partitions: int = Field(
+        1, description="Split a night into this many partitions, scored by mapped tasks."
+    )
+
+    @field_validator("alert_email_to", "report_email_to", mode="before")
+    @classmethod
+    def _split_addresses(cls, value: Any) -> Any:
+        return _addresses(value)
+
+    @field_validator("schedule_end", mode="before")
+    @classmethod
+    def _none_date(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in ("", "none"):
+            return None
+        return value
+
+    @field_validator("airflow_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator(*_URL_FIELDS)
+    @classmethod
+    def _is_postgres(cls, value: str | None) -> str | None:
+        return _postgres_url(value)
+
+    @field_serializer(*_URL_FIELDS, when_used="json")
+    def _mask_url(self, value: str | None) -> str | None:
+        return None if value is None else redact_url(value)
+
+    def __repr_args__(self):  # repr() and str(): the URLs' passwords masked
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name in _URL_FIELDS and value else value
 
     @property
     def warehouse_sqlalchemy_url(self) -> str:
         return sqlalchemy_url(self.warehouse_url)
 
+    def replace(self, **changes: Any) -> Self:
+        """A copy with `changes`, validated (unlike `model_copy(update=...)`)."""
+        return self.model_validate({**self.model_dump(), **changes})
 
-GATE_MODES = ("enforce", "dry_run")
+
+def env_variable(field: str) -> str:
+    """The environment variable a setting is read from."""
+    alias = Settings.model_fields[field].validation_alias
+    return alias if isinstance(alias, str) else ENV_PREFIX + field.upper()
 
 
-def _choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
-    value = _get(name, default)
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {allowed}, not {value!r}")
-    return value
+def env_variables() -> dict[str, str]:
+    """Every setting's environment variable, by field name."""
+    return {name: env_variable(name) for name in Settings.model_fields}
+
+
+class _Environment(Settings, BaseSettings):
+    """`Settings` read by pydantic-settings: init arguments, then the environment, then
+    the `.env` file (the first that sets a variable wins)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="ignore",  # .env holds other NIGHTSCORE_* variables (the demo's, ...)
+        env_file_encoding="utf-8",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_default(cls, data: Any) -> Any:
+        """Values are stripped; an empty one means the default (None for some)."""
+        if not isinstance(data, dict):
+            return data
+        values = {k: v.strip() if isinstance(v, str) else v for k, v in data.items()}
+        return {k: v for k, v in values.items() if v != "" or k in _EMPTY_MEANS_NONE}
+
+
+def _expected(error: Any) -> str:
+    kind = error["type"]
+    if kind.startswith("int_"):
+        return "expected a whole number"
+    if kind.startswith("float_"):
+        return "expected a number"
+    if kind.startswith("date_"):
+        return "expected a date, YYYY-MM-DD"
+    if kind == "literal_error":
+        return "expected one of " + error["ctx"]["expected"]
+    if kind == "value_error":  # ours, worded "expected ..."
+        return error["msg"].removeprefix("Value error, ")
+    return "expected: " + error["msg"]
+
+
+def _shown(field: str, value: Any) -> str:
+    if field == "analyst_password":
+        return "'***'"
+    if field in _URL_FIELDS and isinstance(value, str):
+        return repr(redact_url(value))
+    return repr(value)
+
+
+def _settings_error(exc: ValidationError) -> SettingsError:
+    names = env_variables()
+    by_alias = {variable: field for field, variable in names.items()}
+    problems = []
+    for error in exc.errors():
+        key = str(error["loc"][0]) if error["loc"] else ""
+        field = by_alias.get(key, key)
+        variable = names.get(field, key)
+        problems.append(f"{variable}={_shown(field, error['input'])}: {_expected(error)}")
+    return SettingsError("bad nightscore settings (see .env.example): " + "; ".join(problems))
 
 
 def load_settings() -> Settings:
-    """Read settings from the environment, after loading `.env` if there is one."""
+    """Read settings from the environment, then `.env`; raise `SettingsError` on a bad value."""
     _load_dotenv()
-    return Settings(
-        warehouse_url=_get("NIGHTSCORE_WAREHOUSE_URL", DEFAULT_WAREHOUSE_URL),
-        admin_url=os.environ.get("NIGHTSCORE_ADMIN_URL") or None,
-        analyst_password=os.environ.get("NIGHTSCORE_ANALYST_PASSWORD") or None,
-        landing_root=_get("NIGHTSCORE_LANDING_ROOT", str(STATE_DIR / "landing")),
-        data_docs_root=_get("NIGHTSCORE_DATA_DOCS_ROOT", str(STATE_DIR / "data_docs")),
-        row_count_band=float(_get("NIGHTSCORE_ROW_COUNT_BAND", "0.5")),
-        row_count_window_days=int(_get("NIGHTSCORE_ROW_COUNT_WINDOW_DAYS", "14")),
-        schedule_start=_optional_date("NIGHTSCORE_SCHEDULE_START", "2013-01-01")
-        or date(2013, 1, 1),
-        schedule_end=_optional_date("NIGHTSCORE_SCHEDULE_END", "2013-12-31"),
-        sensor_timeout_s=int(_get("NIGHTSCORE_SENSOR_TIMEOUT_S", str(6 * 3600))),
-        sensor_poke_s=int(_get("NIGHTSCORE_SENSOR_POKE_S", "60")),
-        sensor_mode=_choice("NIGHTSCORE_SENSOR_MODE", "reschedule", ("reschedule", "poke")),
-        retry_delay_s=int(_get("NIGHTSCORE_RETRY_DELAY_S", "120")),
-        mlflow_tracking_uri=_get("NIGHTSCORE_MLFLOW_TRACKING_URI", "http://127.0.0.1:5000"),
-        model_name=_get("NIGHTSCORE_MODEL_NAME", "flight_disruption"),
-        training_window_days=int(_get("NIGHTSCORE_TRAINING_WINDOW_DAYS", "120")),
-        validation_days=int(_get("NIGHTSCORE_VALIDATION_DAYS", "14")),
-        tuning_trials=int(_get("NIGHTSCORE_TUNING_TRIALS", "15")),
-        tuning_timeout_s=int(_get("NIGHTSCORE_TUNING_TIMEOUT_S", "180")),
-        gate_mode=_choice("NIGHTSCORE_GATE_MODE", "enforce", GATE_MODES),
-        gate_floor_roc_auc=float(_get("NIGHTSCORE_GATE_FLOOR_ROC_AUC", "0.65")),
-        gate_margin=float(_get("NIGHTSCORE_GATE_MARGIN", "0.01")),
-        scoring_partitions=int(_get("NIGHTSCORE_SCORING_PARTITIONS", "1")),
-        alert_email_to=_addresses("NIGHTSCORE_ALERT_EMAIL_TO"),
-        report_email_to=_addresses("NIGHTSCORE_REPORT_EMAIL_TO"),
-        alert_rules_path=_get("NIGHTSCORE_ALERT_RULES", ""),
-        reports_dir=_get("NIGHTSCORE_REPORTS_DIR", str(STATE_DIR / "reports")),
-        evidently_workspace=_get("NIGHTSCORE_EVIDENTLY_WORKSPACE", str(STATE_DIR / "evidently")),
-        airflow_url=_get("NIGHTSCORE_AIRFLOW_URL", "").rstrip("/"),
-    )
+    try:
+        found = _Environment(_env_file=env_file())  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise _settings_error(exc) from None
+    except _SourceError as exc:
+        raise SettingsError(f"bad nightscore settings (see .env.example): {exc}") from None
+    return Settings.model_validate(found.model_dump())

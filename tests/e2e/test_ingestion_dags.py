@@ -3,7 +3,6 @@ real Postgres warehouse, a throwaway Airflow metadata database."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import sys
@@ -24,8 +23,7 @@ def warehouse(history_warehouse, mlflow_server):
     """The seeded history, and a champion in a real registry, so nights can be scored."""
     from nightscore import gate, training
 
-    settings = dataclasses.replace(
-        history_warehouse,
+    settings = history_warehouse.replace(
         mlflow_tracking_uri=mlflow_server,
         model_name="flight_disruption_e2e",
         tuning_trials=1,

@@ -3,7 +3,6 @@ outbox (through a fake Airflow context), and never raises itself."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date
 from types import SimpleNamespace
 
@@ -94,8 +93,8 @@ def test_a_mapped_task_and_a_string_exception(fresh_warehouse):
 
 
 def test_the_notifier_never_raises(fresh_warehouse, caplog):
-    unreachable = dataclasses.replace(
-        fresh_warehouse, warehouse_url=f"postgresql://nightscore_etl@127.0.0.1:{free_port()}/x"
+    unreachable = fresh_warehouse.replace(
+        warehouse_url=f"postgresql://nightscore_etl@127.0.0.1:{free_port()}/x"
     )
 
     task_failure_callback(failure_context(), settings=unreachable)

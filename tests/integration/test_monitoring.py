@@ -5,7 +5,6 @@ alert email."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date
 from email import message_from_bytes, policy
 
@@ -53,8 +52,7 @@ def settings(history_warehouse, mlflow_server, tmp_path_factory):
     folder = tmp_path_factory.mktemp("monitoring")
     rules = folder / "rules.yaml"
     rules.write_text(RULES)
-    settings = dataclasses.replace(
-        history_warehouse,
+    settings = history_warehouse.replace(
         mlflow_tracking_uri=mlflow_server,
         model_name="flight_disruption_monitoring",
         training_window_days=40,

@@ -5,7 +5,6 @@ two concurrent senders), no recipients, and a malformed connection."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import smtplib
 import sys
 import threading
@@ -88,7 +87,7 @@ def sink(monkeypatch):
 
 @pytest.fixture
 def settings(fresh_warehouse):
-    return dataclasses.replace(fresh_warehouse, alert_email_to=TO)
+    return fresh_warehouse.replace(alert_email_to=TO)
 
 
 def queue(settings, n: int = 2, prefix: str = "drop") -> list[str]:

@@ -24,8 +24,7 @@ CUTOFF = date(2013, 3, 4)
 
 @pytest.fixture(scope="module")
 def settings(history_warehouse, mlflow_server):
-    settings = dataclasses.replace(
-        history_warehouse,
+    settings = history_warehouse.replace(
         mlflow_tracking_uri=mlflow_server,
         model_name="flight_disruption_scoring",
         training_window_days=40,
@@ -177,7 +176,7 @@ def test_k_partitions_give_exactly_the_rows_of_one(settings):
 
 
 def test_no_champion_fails_clearly_and_raises_an_alert(settings):
-    orphan = dataclasses.replace(settings, model_name="flight_disruption_never_trained")
+    orphan = settings.replace(model_name="flight_disruption_never_trained")
     with pytest.raises(scoring.ScoringError, match="alias 'champion'"):
         scoring.score(S, orphan)
     alerts = rows(

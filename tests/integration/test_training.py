@@ -3,7 +3,6 @@ what the registry holds, and the gate both ways (promote, reject, dry run)."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date
 
 import pytest
@@ -22,8 +21,7 @@ CUTOFF = date(2013, 3, 11)  # the day after the seeded history ends
 @pytest.fixture(scope="module")
 def settings(history_warehouse, mlflow_server):
     # A small window and budget: this tests the machinery, `nightscore evaluate` the quality.
-    return dataclasses.replace(
-        history_warehouse,
+    return history_warehouse.replace(
         mlflow_tracking_uri=mlflow_server,
         model_name="flight_disruption_test",
         training_window_days=45,
@@ -98,7 +96,7 @@ def test_the_first_model_above_the_floor_becomes_champion(settings, first):
 
 def test_a_challenger_below_the_floor_is_rejected_and_the_champion_stays(settings, first):
     champion_before = int(registry.model_version(settings, registry.CHAMPION).version)
-    strict = dataclasses.replace(settings, gate_floor_roc_auc=0.99, tuning_trials=1)
+    strict = settings.replace(gate_floor_roc_auc=0.99, tuning_trials=1)
     outcome = training.train_challenger(CUTOFF, strict)
     decision = gate.gate_challenger(outcome.model, CUTOFF, strict)
     assert decision.decision == "reject" and not decision.applied
@@ -116,7 +114,7 @@ def test_a_challenger_below_the_floor_is_rejected_and_the_champion_stays(setting
 
 def test_dry_run_decides_and_records_but_never_moves_the_champion(settings, first):
     champion_before = int(registry.model_version(settings, registry.CHAMPION).version)
-    dry = dataclasses.replace(settings, gate_mode="dry_run", tuning_trials=1)
+    dry = settings.replace(gate_mode="dry_run", tuning_trials=1)
     outcome = training.train_challenger(CUTOFF, dry)
     decision = gate.gate_challenger(outcome.model, CUTOFF, dry)
     assert decision.decision == "promote" and not decision.applied

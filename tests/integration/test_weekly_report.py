@@ -5,7 +5,6 @@ from the files the sink wrote."""
 
 from __future__ import annotations
 
-import dataclasses
 import signal
 import smtplib
 import subprocess
@@ -53,8 +52,7 @@ def week(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("weekly")
     name = f"nightscore_test_{uuid.uuid4().hex[:10]}"
-    settings = dataclasses.replace(
-        make_settings(tmp, name),
+    settings = make_settings(tmp, name).replace(
         reports_dir=str(tmp / "reports"),
         report_email_to=STAKEHOLDERS,
         alert_email_to=ENGINEERS,

@@ -484,8 +484,14 @@ def test_env_example_commits_no_secret_value() -> None:
 
 
 def test_env_example_documents_every_setting_of_nightscore() -> None:
-    used = set(re.findall(r"\"(NIGHTSCORE_[A-Z0-9_]+)\"", text("include/nightscore/config.py")))
-    assert "NIGHTSCORE_WAREHOUSE_URL" in used
+    from nightscore.config import Settings, env_variables
+
+    # Every field of Settings (its variable: the prefix + its name, or its alias), and
+    # the variables config.py reads by name (NIGHTSCORE_ENV_FILE, NIGHTSCORE_STATE_DIR).
+    used = set(env_variables().values())
+    used |= set(re.findall(r"\"(NIGHTSCORE_[A-Z0-9_]+)\"", text("include/nightscore/config.py")))
+    assert len(env_variables()) == len(Settings.model_fields)
+    assert {"NIGHTSCORE_WAREHOUSE_URL", "NIGHTSCORE_ALERT_RULES", "NIGHTSCORE_STATE_DIR"} <= used
     missing = sorted(used - set(env_example()))
     assert not missing, f"config.py reads variables .env.example does not document: {missing}"
 

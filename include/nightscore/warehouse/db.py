@@ -68,7 +68,8 @@ def ensure_database(settings: Settings) -> None:
         engine = create_engine(admin, isolation_level="AUTOCOMMIT")
         with engine.connect() as conn:
             _ensure_role(conn, etl, url.password)
-            _ensure_role(conn, ANALYST_ROLE, settings.analyst_password)
+            analyst = settings.analyst_password
+            _ensure_role(conn, ANALYST_ROLE, analyst.get_secret_value() if analyst else None)
             found = conn.execute(
                 text(sql.load("warehouse/database_exists")), {"database": database}
             ).scalar()
