@@ -166,7 +166,7 @@ def _monitor(args: argparse.Namespace) -> int:
                 "The monitoring DAG would now trigger `retrain`; from here, run\n"
                 f"  nightscore train --cutoff {result.retrain.cutoff} --reason "
                 f"{shlex.quote(result.retrain.reason)}\n"
-                f"or: nightscore airflow dags trigger retrain --conf {shlex.quote(conf)}"
+                f"or: nightscore-dev airflow dags trigger retrain --conf {shlex.quote(conf)}"
             )
         if args.weekly_report or day.weekday() == 6:
             from nightscore.monitoring.report import queue_weekly_report
