@@ -32,9 +32,10 @@ requirements: | $(BIN)/python ## regenerate requirements.txt and requirements-de
 	$(UV_COMPILE) pyproject.toml -o requirements.txt
 	$(UV_COMPILE) --group pyproject.toml:dev -c requirements.txt -o requirements-dev.txt
 
-lint: venv ## ruff, hadolint on the Dockerfile, compose and GitLab CI files against their schemas
+lint: venv ## ruff, import contracts, hadolint on the Dockerfile, compose and GitLab CI files against their schemas
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yaml
 	$(BIN)/check-jsonschema --builtin-schema vendor.gitlab-ci .gitlab-ci.yml

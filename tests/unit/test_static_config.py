@@ -355,6 +355,16 @@ def test_the_production_package_imports_no_development_code() -> None:
     assert not found, "\n".join(found)
 
 
+def test_an_import_contract_keeps_development_code_out_of_the_package() -> None:
+    """`make lint` runs lint-imports, whose contract forbids what the AST scan above does."""
+    importlinter = pyproject()["tool"]["importlinter"]
+    assert set(importlinter["root_packages"]) == {"nightscore", "nightscore_dev"}
+    (contract,) = importlinter["contracts"]
+    assert contract["type"] == "forbidden" and contract["source_modules"] == ["nightscore"]
+    assert set(contract["forbidden_modules"]) == set(DEV_IMPORTS)
+    assert "$(BIN)/lint-imports" in text("Makefile")
+
+
 def test_the_wheel_is_the_production_package_only() -> None:
     setuptools = pyproject()["tool"]["setuptools"]
     assert setuptools["packages"]["find"] == {
