@@ -9,22 +9,25 @@ FROM apache/airflow:3.3.2-python3.11
 # Kubernetes can check it is not root. pip installs as this user, as Airflow documents.
 USER 50000:0
 
-# Dependencies first, so that code changes reuse this layer. requirements.txt pins
+# Dependencies first, so that code changes reuse this layer. requirements.txt is the
+# runtime lock only (pyproject.toml's [project.dependencies]; the dev tools and the local
+# stack's packages are in requirements-dev.txt, never here). It pins
 # apache-airflow==3.3.2, the base image's version, so pip does not replace Airflow.
 COPY --chown=50000:0 requirements.txt /tmp/requirements.txt
 RUN pip install --no-cache-dir -r /tmp/requirements.txt && rm /tmp/requirements.txt
 
 # The platform package, installed normally (not editable): what pyproject.toml needs to
-# build it (its readme included), in a scratch folder removed in the same layer.
+# build it (its readme included), in a scratch folder removed in the same layer. Only
+# include/nightscore: include/dev (nightscore-dev, the local stack) stays out.
 COPY --chown=50000:0 pyproject.toml README.md /tmp/nightscore/
-COPY --chown=50000:0 include/ /tmp/nightscore/include/
+COPY --chown=50000:0 include/nightscore/ /tmp/nightscore/include/nightscore/
 RUN pip install --no-cache-dir --no-deps /tmp/nightscore && rm -rf /tmp/nightscore
 
 # Astronomer layout under AIRFLOW_HOME (/opt/airflow in the base image). Tasks import
-# the installed package; include/ is there for reference and for `nightscore` data.
+# the installed package; include/nightscore is there for reference and for its data.
 COPY --chown=50000:0 dags/ ${AIRFLOW_HOME}/dags/
 COPY --chown=50000:0 plugins/ ${AIRFLOW_HOME}/plugins/
-COPY --chown=50000:0 include/ ${AIRFLOW_HOME}/include/
+COPY --chown=50000:0 include/nightscore/ ${AIRFLOW_HOME}/include/nightscore/
 # What the compose stack's airflow-init service runs once before the others start.
 COPY --chown=50000:0 docker/airflow/init.sh ${AIRFLOW_HOME}/scripts/init.sh
 

@@ -15,19 +15,27 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv==0.13.8
 
-$(VENV)/.installed: requirements.txt pyproject.toml | $(BIN)/python
-	$(UV) pip install --python $(BIN)/python --quiet -r requirements.txt
-	$(UV) pip install --python $(BIN)/python --quiet --no-deps -e .
+# Both locks, then both packages editable: nightscore (the image's) and nightscore-dev
+# (the local stack, the demo, the mail sink), whose dependencies the locks pin.
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml include/dev/pyproject.toml | $(BIN)/python
+	$(UV) pip install --python $(BIN)/python --quiet -r requirements.txt -r requirements-dev.txt
+	$(UV) pip install --python $(BIN)/python --quiet --no-deps -e . -e include/dev
 	touch $@
 
-venv: $(VENV)/.installed ## create .venv and install requirements.txt and nightscore
+venv: $(VENV)/.installed ## create .venv: both locks, nightscore and nightscore-dev (editable)
 
-requirements: | $(BIN)/python ## regenerate requirements.txt from requirements.in
-	$(UV) pip compile requirements.in -o requirements.txt --python-version 3.11
+# pyproject.toml is the source: [project.dependencies] -> requirements.txt (the image's),
+# [dependency-groups] dev -> requirements-dev.txt, constrained to the runtime pins. Both
+# for Linux and macOS ([tool.uv] environments); existing pins are kept unless they must move.
+UV_COMPILE := $(UV) pip compile --universal --python-version 3.11 --quiet
+requirements: | $(BIN)/python ## regenerate requirements.txt and requirements-dev.txt from pyproject.toml
+	$(UV_COMPILE) pyproject.toml -o requirements.txt
+	$(UV_COMPILE) --group pyproject.toml:dev -c requirements.txt -o requirements-dev.txt
 
-lint: venv ## ruff, hadolint on the Dockerfile, compose and GitLab CI files against their schemas
+lint: venv ## ruff, import contracts, hadolint on the Dockerfile, compose and GitLab CI files against their schemas
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yaml
 	$(BIN)/check-jsonschema --builtin-schema vendor.gitlab-ci .gitlab-ci.yml
@@ -43,10 +51,10 @@ test: venv ## the whole suite, against a real Postgres
 	$(BIN)/python -m pytest
 
 demo: venv ## start the platform and replay a window of days through the scheduler
-	$(BIN)/nightscore demo
+	$(BIN)/nightscore-dev demo
 
 stop: ## stop what `make demo` started
-	@if [ -x $(BIN)/nightscore ]; then $(BIN)/nightscore stop; else echo "nothing to stop"; fi
+	@if [ -x $(BIN)/nightscore-dev ]; then $(BIN)/nightscore-dev stop; else echo "nothing to stop"; fi
 
 bench-dag-imports: venv ## time each DAG file's import (what the DAG processor pays)
 	$(BIN)/python benchmarks/dag_import_times.py

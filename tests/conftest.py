@@ -104,29 +104,26 @@ def mlflow_server(tmp_path_factory) -> str:
         pytest.fail(
             f"no Postgres at {ADMIN_URL}: start it (see README) or set NIGHTSCORE_TEST_ADMIN_URL"
         )
-    from nightscore import runtime
+    from nightscore_dev import stack
 
     name = f"nightscore_test_mlflow_{uuid.uuid4().hex[:10]}"
-    folder = tmp_path_factory.mktemp("mlflow")
-    port = runtime.free_port()
-    uri = runtime.mlflow_base_url(port)
-    log = folder / "server.log"
-    runtime.ensure_database(ADMIN_URL, name)
+    # A state folder of its own: the server's pid file, its log (logs/mlflow.log), artifacts.
+    paths = stack.state_paths(tmp_path_factory.mktemp("mlflow"))
+    port = stack.free_port()
+    uri = stack.mlflow_base_url(port)
     try:
-        with log.open("w") as output:
-            process = runtime.spawn_mlflow_server(
-                backend_store_uri=runtime.mlflow_db_url(ADMIN_URL, name),
-                artifacts_destination=folder / "artifacts",
-                port=port,
-                output=output,
-                cwd=folder,
-            )
+        pid, _ = stack.start_mlflow_server(paths, ADMIN_URL, port, database=name)
         try:
-            runtime.wait_for_mlflow(uri, log=log, alive=lambda: process.poll() is None)
+            stack.wait_until(
+                stack.mlflow_health_url(uri),
+                timeout_s=stack.MLFLOW_START_TIMEOUT_S,
+                log=paths.log(stack.MLFLOW),
+                alive=lambda: stack.component_pid(paths, stack.MLFLOW) is not None,
+                what="the MLflow server",
+            )
             yield uri
         finally:
-            runtime.stop_processes({"mlflow server": process.pid}, timeout_s=15)
-            process.wait(timeout=5)
+            stack.stop_processes({"mlflow server": pid}, timeout_s=15)
     finally:
         _drop_database(name)
 
@@ -140,7 +137,7 @@ def history_warehouse(tmp_path_factory) -> Settings:
     """A warehouse holding HISTORY (schedules and outcomes), shared by the session."""
     from nightscore.warehouse import upgrade
     from nightscore.warehouse.db import engine_for
-    from nightscore.warehouse.seed import seed_days
+    from nightscore_dev.seed import seed_days
 
     name = f"nightscore_test_{uuid.uuid4().hex[:10]}"
     settings = make_settings(tmp_path_factory.mktemp("history"), name)

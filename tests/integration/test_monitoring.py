@@ -13,12 +13,12 @@ from sqlalchemy import text
 
 from nightscore import gate, scoring, training
 from nightscore.features import FEATURES
-from nightscore.mailsink import MailSink
 from nightscore.monitoring import monitor
 from nightscore.monitoring.drift import HTML_MAX_BYTES
 from nightscore.monitoring.outbox import send_pending
-from nightscore.runtime import free_port
 from nightscore.warehouse.db import engine_for
+from nightscore_dev.mailsink import MailSink
+from nightscore_dev.stack import free_port
 
 pytestmark = pytest.mark.integration
 

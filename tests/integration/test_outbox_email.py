@@ -19,8 +19,8 @@ from sqlalchemy import text
 
 from nightscore.monitoring import mailer
 from nightscore.monitoring.outbox import raise_alert, send_pending
-from nightscore.runtime import free_port
 from nightscore.warehouse.db import engine_for
+from nightscore_dev.stack import free_port
 
 pytestmark = pytest.mark.integration
 

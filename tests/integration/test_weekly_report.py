@@ -21,13 +21,13 @@ from conftest import _drop_database, make_settings, postgres_available
 from sqlalchemy import text
 
 from nightscore.calendar import date_range
-from nightscore.mailsink import MailSink
 from nightscore.monitoring.outbox import send_pending
 from nightscore.monitoring.report import NoScoredFlights, queue_weekly_report
-from nightscore.runtime import free_port
 from nightscore.scoring import ensure_partition
 from nightscore.warehouse.db import engine_for
-from nightscore.warehouse.seed import seed_days
+from nightscore_dev.mailsink import MailSink
+from nightscore_dev.seed import seed_days
+from nightscore_dev.stack import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -422,7 +422,15 @@ def test_the_sink_runs_as_a_module_until_sigterm(tmp_path):
     port = free_port()
     folder = tmp_path / "mail"
     process = subprocess.Popen(
-        [sys.executable, "-m", "nightscore.mailsink", "--folder", str(folder), "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "nightscore_dev.mailsink",
+            "--folder",
+            str(folder),
+            "--port",
+            str(port),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

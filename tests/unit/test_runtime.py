@@ -1,8 +1,8 @@
-"""The local stack's saved environment, which `nightscore airflow ...` reuses."""
+"""The local stack's saved environment, which `nightscore-dev airflow ...` reuses."""
 
 import stat
 
-from nightscore.runtime import read_env_file, state_paths, write_env_file
+from nightscore_dev.stack import read_env_file, state_paths, write_env_file
 
 
 def test_the_saved_environment_round_trips_and_is_private(tmp_path):

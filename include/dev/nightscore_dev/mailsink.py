@@ -1,6 +1,7 @@
 """The demo's local SMTP sink: every message sent to it is kept as a file, none goes out.
 
-    python -m nightscore.mailsink --folder DIR --host 127.0.0.1 --port 1025
+    nightscore-dev mailsink --folder DIR --host 127.0.0.1 --port 1025
+    python -m nightscore_dev.mailsink --folder DIR ...   (the same; what the stack starts)
 
 Each message is written to `DIR/<NNNN>-<yyyymmddThhmmss>-<subject-slug>.eml`, the raw bytes
 as received; when it has an HTML body, that body is written beside it as `.html`, with
@@ -197,16 +198,27 @@ class MailSink:
         return saved
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the sink until SIGTERM or SIGINT."""
-    parser = argparse.ArgumentParser(
-        prog="python -m nightscore.mailsink",
-        description="A local SMTP server that saves every message it receives to a folder.",
-    )
+DESCRIPTION = "A local SMTP server that saves every message it receives to a folder."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The sink's options, for `python -m nightscore_dev.mailsink` and `nightscore-dev mailsink`."""
     parser.add_argument("--folder", required=True, help="where the .eml and .html files go")
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the sink until SIGTERM or SIGINT."""
+    parser = argparse.ArgumentParser(
+        prog="python -m nightscore_dev.mailsink", description=DESCRIPTION
+    )
+    return serve(add_arguments(parser).parse_args(argv))
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the sink (args: folder, host, port) until SIGTERM or SIGINT."""
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -1,6 +1,6 @@
-"""`nightscore demo`: replay a window of days through the real Airflow scheduler.
+"""`nightscore-dev demo`: replay a window of days through the real Airflow scheduler.
 
-It brings the local stack up (`nightscore.runtime`), loads the history before the
+It brings the local stack up (`nightscore_dev.stack`), loads the history before the
 window, then, for each service date in order, lands the day's batches (`replay_source`)
 and lets `nightly_scoring` and `ingest_outcomes` pick them up. It ends with what the
 warehouse holds. The default window, 2013-02-07 to 2013-02-13, has the 8-9 February
@@ -21,10 +21,11 @@ from typing import Any
 
 import httpx
 
-from nightscore import config, runtime
+from nightscore import config
 from nightscore.calendar import date_range, days_before
 from nightscore.contract import BATCH_KINDS
 from nightscore.landing import REPLAY_FIRST
+from nightscore_dev import stack as local
 
 DEMO_DAGS = (
     "replay_source",
@@ -281,7 +282,7 @@ def _env_date(name: str) -> date | None:
 
 def wait_for_dags(
     client: AirflowClient,
-    paths: runtime.StatePaths,
+    paths: local.StatePaths,
     dag_ids: tuple[str, ...] = DEMO_DAGS,
     timeout_s: float = PARSE_TIMEOUT_S,
 ) -> float:
@@ -306,7 +307,7 @@ def wait_for_dags(
 
 
 def _parse_timeout_message(
-    missing: list[str], errors: list[dict[str, Any]], paths: runtime.StatePaths, timeout_s: float
+    missing: list[str], errors: list[dict[str, Any]], paths: local.StatePaths, timeout_s: float
 ) -> str:
     lines = [
         f"these DAGs did not appear within {timeout_s:.0f} s: {', '.join(missing)}.",
@@ -560,7 +561,7 @@ def _timeout_s() -> float:
     return float(os.environ.get("NIGHTSCORE_DEMO_TIMEOUT_S", "").strip() or DEFAULT_TIMEOUT_S)
 
 
-def _header(start: date, end: date, paths: runtime.StatePaths) -> None:
+def _header(start: date, end: date, paths: local.StatePaths) -> None:
     days = (end - start).days + 1
     dates = f"{days} service dates, {start} to {end}" if days > 1 else f"service date {start}"
     print(f"nightscore demo: {dates}, through the Airflow scheduler")
@@ -574,7 +575,7 @@ def run_demo(
     start: date | None,
     end: date | None,
     *,
-    paths: runtime.StatePaths | None = None,
+    paths: local.StatePaths | None = None,
     api_port: int | None = None,
 ) -> int:
     """Bring the stack up, replay the window, print the summary. Returns an exit code."""
@@ -582,12 +583,12 @@ def run_demo(
     started = time.monotonic()
     try:
         first, last = window(start, end)
-        paths = paths or runtime.state_paths()
+        paths = paths or local.state_paths()
         _header(first, last, paths)
         print("\n1. Starting the platform", flush=True)
-        stack = runtime.up(paths, api_port=api_port or runtime.api_port_from_env())
+        stack = local.up(paths, api_port=api_port or local.api_port_from_env())
         deadline = time.monotonic() + _timeout_s()
-        client = AirflowClient(stack.api_url, runtime.ADMIN_USER, stack.password)
+        client = AirflowClient(stack.api_url, local.ADMIN_USER, stack.password)
         try:
             _drive(client, stack, first, last, deadline)
         finally:
@@ -606,7 +607,7 @@ def run_demo(
     return 0
 
 
-def _safe_summary(stack: runtime.Stack, first: date, last: date) -> str:
+def _safe_summary(stack: local.Stack, first: date, last: date) -> str:
     """The summary; a warehouse that cannot be read must not hide where the UI is."""
     import psycopg2
 
@@ -626,7 +627,7 @@ def _safe_summary(stack: runtime.Stack, first: date, last: date) -> str:
         )
     except psycopg2.Error as exc:
         return (
-            f"Cannot read the warehouse ({runtime.redacted(stack.warehouse_url)}): {exc}\n"
+            f"Cannot read the warehouse ({local.redacted(stack.warehouse_url)}): {exc}\n"
             f"Airflow UI: {stack.api_url}  (login: admin / {stack.password})\n"
             f"MLflow UI:  {stack.mlflow_url}  (runs and the model registry)\n"
             f"Logs: {stack.paths.logs}\nStop everything: make stop"
@@ -639,13 +640,13 @@ def _minutes(seconds: float) -> str:
     )
 
 
-def _still_running(paths: runtime.StatePaths | None) -> None:
-    if paths and (runtime.running_components(paths) or runtime.embedded_postgres_port(paths)):
+def _still_running(paths: local.StatePaths | None) -> None:
+    if paths and (local.running_components(paths) or local.embedded_postgres_port(paths)):
         print("The services it started keep running; `make stop` stops them.")
 
 
 def _drive(
-    client: AirflowClient, stack: runtime.Stack, first: date, last: date, deadline: float
+    client: AirflowClient, stack: local.Stack, first: date, last: date, deadline: float
 ) -> None:
     print("\n2. Waiting for the DAGs to be parsed", flush=True)
     waited = wait_for_dags(client, stack.paths)
@@ -672,11 +673,6 @@ def _drive(
             f"  {len(failed)} run(s) failed; a rejected batch (2013-02-12 in the default window) "
             "fails its run on purpose. The Airflow UI shows why."
         )
-
-
-def stop() -> int:
-    """Stop what `nightscore demo` started."""
-    return runtime.stop(runtime.StatePaths(config.STATE_DIR))
 
 
 if __name__ == "__main__":  # pragma: no cover

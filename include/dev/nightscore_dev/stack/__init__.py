@@ -1,0 +1,74 @@
+"""The local stack behind `make demo` and the end-to-end test, split along its seams:
+
+    paths       where a stack keeps its files; the names of its processes
+    ports       the ports it listens on
+    processes   pid files, detached start, stop, the health wait
+    postgres    a server at hand or an embedded one; databases and URLs
+    mlflow      the MLflow tracking server
+    airflow     Airflow's environment, `db migrate`, its components
+    stack       the whole stack: `up`, `stop`
+
+The names most callers need are here: `from nightscore_dev import stack`, then
+`stack.up(...)`, `stack.free_port()`, ...
+"""
+
+from nightscore_dev.stack.airflow import (
+    ADMIN_USER,
+    airflow_command,
+    api_base_url,
+    read_env_file,
+    write_env_file,
+)
+from nightscore_dev.stack.mlflow import (
+    MLFLOW_START_TIMEOUT_S,
+    mlflow_base_url,
+    mlflow_health_url,
+    start_mlflow_server,
+)
+from nightscore_dev.stack.paths import MLFLOW, StatePaths, state_paths
+from nightscore_dev.stack.ports import api_port_from_env, free_port
+from nightscore_dev.stack.postgres import (
+    drop_database,
+    embedded_postgres_port,
+    ensure_database,
+    ensure_postgres,
+    redacted,
+    stop_embedded_postgres,
+)
+from nightscore_dev.stack.processes import (
+    component_pid,
+    running_components,
+    stop_processes,
+    wait_until,
+)
+from nightscore_dev.stack.stack import Stack, stop, up
+
+__all__ = [
+    "ADMIN_USER",
+    "MLFLOW",
+    "MLFLOW_START_TIMEOUT_S",
+    "Stack",
+    "StatePaths",
+    "airflow_command",
+    "api_base_url",
+    "api_port_from_env",
+    "component_pid",
+    "drop_database",
+    "embedded_postgres_port",
+    "ensure_database",
+    "ensure_postgres",
+    "free_port",
+    "mlflow_base_url",
+    "mlflow_health_url",
+    "read_env_file",
+    "redacted",
+    "running_components",
+    "start_mlflow_server",
+    "state_paths",
+    "stop",
+    "stop_embedded_postgres",
+    "stop_processes",
+    "up",
+    "wait_until",
+    "write_env_file",
+]
