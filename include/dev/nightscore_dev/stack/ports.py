@@ -84,12 +84,6 @@ def choose_ports(paths: StatePaths, api_port: int, mlflow_port: int = DEFAULT_ML
                 f"the running Airflow API server uses port {saved['api']}, not {api_port}; "
                 "run `make stop` first to change it"
             )
-        if "mlflow" not in saved:  # saved by a stack from before the MLflow server
-            saved["mlflow"] = _preferred_or_free(mlflow_port, avoid=set(saved.values()))
-            paths.ports_file.write_text(json.dumps(saved) + "\n")
-        if "smtp" not in saved:  # saved by a stack from before the mail sink
-            saved["smtp"] = _preferred_or_free(DEFAULT_SMTP_PORT, avoid=set(saved.values()))
-            paths.ports_file.write_text(json.dumps(saved) + "\n")
         return Ports(**saved)
     if port_in_use(api_port):
         raise RuntimeError(
