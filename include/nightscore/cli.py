@@ -148,6 +148,7 @@ def _score(args: argparse.Namespace) -> int:
 def _monitor(args: argparse.Namespace) -> int:
     from nightscore.config import load_settings
     from nightscore.monitoring import monitor
+    from nightscore.monitoring.monitor_drift import NothingScored
     from nightscore.monitoring.outbox import send_pending
     from nightscore.monitoring.rules import RulesError
     from nightscore.registry import RegistryError
@@ -174,7 +175,7 @@ def _monitor(args: argparse.Namespace) -> int:
                 f"weekly report for the week ending {day}: "
                 + (f"queued (alert {alert_id})" if alert_id else "already queued")
             )
-    except (monitor.NothingScored, RulesError, RegistryError, ValueError) as exc:
+    except (NothingScored, RulesError, RegistryError, ValueError) as exc:
         print(f"monitoring failed: {exc}", file=sys.stderr)
         return 1
     if args.send:
