@@ -1,5 +1,7 @@
-"""`nightscore ...`: the platform's command line. Each command is a thin shell over one
-function of the package, the same one the DAGs call."""
+"""`nightscore ...`: the platform's command line. Each command is a thin shell over
+functions of the package that the DAGs call too (`ingest` validates then loads, `train`
+trains then gates, `monitor` runs the monitoring steps in one go); `db upgrade` and
+`evaluate` have no DAG."""
 
 from __future__ import annotations
 
