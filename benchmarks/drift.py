@@ -11,7 +11,7 @@ names and types, drawn from seeded distributions.
 Each path runs in a fresh subprocess, so that peak RSS is per path, and builds its rows
 before the clock starts:
 
-- fast: `drift.fast_drift` from the reference statistics (JSON, read inside the clock)
+- fast: `drift_fast.fast_drift` from the reference statistics (JSON, read inside the clock)
   over the N rows, in memory;
 - evidently: `drift.evidently_drift`, Evidently's `Report([DataDriftPreset()])` with
   default settings, on the same rows;
@@ -175,7 +175,7 @@ def synthetic_rows(rows: int, seed: int, season: float) -> Any:
 def prepare(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """The reference sample, its statistics and the pool of flights that nights resample."""
     from nightscore.features import FEATURES
-    from nightscore.monitoring import drift
+    from nightscore.monitoring import drift_fast
 
     found = None if args.source == "synthetic" else warehouse_rows(args.warehouse_url)
     if found is None and args.source == "warehouse":
@@ -195,7 +195,7 @@ def prepare(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     reference = reference_window.sample(REFERENCE_ROWS, random_state=args.seed)[columns]
     pool = pool[columns].reset_index(drop=True)
     started = time.perf_counter()
-    stats = drift.reference_stats(reference)
+    stats = drift_fast.reference_stats(reference)
     stats_seconds = time.perf_counter() - started
     paths = {
         "reference": tmp / "reference.parquet",
@@ -255,13 +255,13 @@ def _night(spec: dict[str, Any], pool: Any) -> Any:
 
 
 def run_fast(spec: dict[str, Any], pool: Any) -> tuple[Any, Any]:
-    from nightscore.monitoring import drift
+    from nightscore.monitoring import drift_fast
 
     night = _night(spec, pool)
 
     def work() -> Any:
         stats = json.loads(Path(spec["stats"]).read_text())
-        return drift.fast_drift(stats, night)
+        return drift_fast.fast_drift(stats, night)
 
     return work, None
 
@@ -277,7 +277,7 @@ def run_evidently(spec: dict[str, Any], pool: Any) -> tuple[Any, Any]:
 
 
 def run_stream(spec: dict[str, Any], pool: Any) -> tuple[Any, Any]:
-    from nightscore.monitoring import drift
+    from nightscore.monitoring import drift_fast
 
     def chunks():
         for rows in indices(len(pool), spec["rows"], spec["chunk_rows"], spec["seed"]):
@@ -285,7 +285,7 @@ def run_stream(spec: dict[str, Any], pool: Any) -> tuple[Any, Any]:
 
     def work() -> Any:
         stats = json.loads(Path(spec["stats"]).read_text())
-        return drift.fast_drift(stats, chunks())
+        return drift_fast.fast_drift(stats, chunks())
 
     return work, None
 

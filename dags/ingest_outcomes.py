@@ -2,11 +2,11 @@
 ### ingest_outcomes: what happened to yesterday's flights
 
 Runs every morning at 06:00 UTC for service date **S = the previous day**. It waits
-for the *outcomes batch* of S, and for S's schedule batch to be loaded or rejected,
-since outcomes must refer to scheduled flights. The batch holds actual departure and arrival times, delays,
-cancellations, diversions), validates it with Great Expectations (every outcome must
-refer to a flight scheduled for S, and be consistent: a cancelled flight has no
-arrival time) and loads it into `core.outcomes`.
+for the *outcomes batch* of S (actual departure and arrival times, delays,
+cancellations, diversions) and for S's schedule batch to be loaded or rejected, since
+outcomes must refer to scheduled flights; then it validates the batch with Great
+Expectations (every outcome must refer to a flight scheduled for S, and be consistent:
+a cancelled flight has no arrival time) and loads it into `core.outcomes`.
 
 **Reads** `{landing}/outcomes/service_date=S/` · **writes** `ops.batches`,
 `core.outcomes` (and `monitoring.alerts` when something is wrong).

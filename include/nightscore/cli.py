@@ -1,5 +1,7 @@
-"""`nightscore ...`: the platform's command line. Each command is a thin shell over one
-function of the package, the same one the DAGs call."""
+"""`nightscore ...`: the platform's command line. Each command is a thin shell over
+functions of the package that the DAGs call too (`ingest` validates then loads, `train`
+trains then gates, `monitor` runs the monitoring steps in one go); `db upgrade` and
+`evaluate` have no DAG."""
 
 from __future__ import annotations
 
@@ -148,6 +150,7 @@ def _score(args: argparse.Namespace) -> int:
 def _monitor(args: argparse.Namespace) -> int:
     from nightscore.config import load_settings
     from nightscore.monitoring import monitor
+    from nightscore.monitoring.monitor_drift import NothingScored
     from nightscore.monitoring.outbox import send_pending
     from nightscore.monitoring.rules import RulesError
     from nightscore.registry import RegistryError
@@ -174,7 +177,7 @@ def _monitor(args: argparse.Namespace) -> int:
                 f"weekly report for the week ending {day}: "
                 + (f"queued (alert {alert_id})" if alert_id else "already queued")
             )
-    except (monitor.NothingScored, RulesError, RegistryError, ValueError) as exc:
+    except (NothingScored, RulesError, RegistryError, ValueError) as exc:
         print(f"monitoring failed: {exc}", file=sys.stderr)
         return 1
     if args.send:

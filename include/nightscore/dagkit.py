@@ -77,7 +77,7 @@ def fail_clearly(fn: Callable[[], Any]) -> Any:
     will fail them again, so retrying only delays the alert.
     """
     from nightscore.ingest import IngestError
-    from nightscore.monitoring.report import NoScoredFlights
+    from nightscore.monitoring.report_model import NoScoredFlights
     from nightscore.registry import NoChampionError, RegistryError
     from nightscore.scoring import ScoringError
     from nightscore.training import TrainingError

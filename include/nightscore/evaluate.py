@@ -10,8 +10,10 @@ are computed in the same run on the same rows:
   scheduled hour (outcomes up to S-2), i.e. "what usually happens to this flight";
 - `logistic_regression`: one-hot categoricals, imputed and scaled numeric features.
 
-Every model's threshold is chosen by the same rule (best F1 on the last 14 training
-days) and the test metrics are computed at it.
+The thresholds of the model, `route_hour_rate` and `logistic_regression` are chosen by
+the same rule (best F1 on the last `validation_days` training days, 14 by default);
+`base_rate`'s is the rate itself, so it flags every flight. The test metrics are computed
+at them.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from nightscore import gate, scoring, training
 from nightscore.features import FEATURES
-from nightscore.monitoring import monitor
+from nightscore.monitoring import monitor, monitor_drift, monitor_rules
 from nightscore.monitoring.drift import HTML_MAX_BYTES
 from nightscore.monitoring.outbox import send_pending
 from nightscore.warehouse.db import engine_for
@@ -105,7 +105,7 @@ def test_a_day_is_measured_drift_stored_per_column_with_report_and_snapshot(sett
     assert all(r["drifted"] == (r["statistic"] >= r["threshold"]) for r in drift)
     monitored = [r for r in drift if r["monitored"]]
     assert {r["column_name"] for r in drift if not r["monitored"]} == {
-        *monitor.CALENDAR_COLUMNS,
+        *monitor_drift.CALENDAR_COLUMNS,
         "score",
     }
     (run,) = rows(
@@ -127,7 +127,7 @@ def test_a_day_is_measured_drift_stored_per_column_with_report_and_snapshot(sett
     from evidently.ui.workspace import Workspace
 
     workspace = Workspace(settings.evidently_workspace)
-    (project,) = workspace.search_project(monitor.EVIDENTLY_PROJECT)
+    (project,) = workspace.search_project(monitor_drift.EVIDENTLY_PROJECT)
     snapshots = [workspace.get_run(project.id, s) for s in workspace.list_runs(project.id)]
     assert [s.metadata["service_date"] for s in snapshots] == [day.isoformat()]
 
@@ -170,7 +170,7 @@ def test_rules_alert_with_cooldown_and_ask_for_a_retrain_on_repeated_breaches(
     assert "roc_auc_floor breached on 2 of the last 5 days" in request.reason
     (trigger,) = rows(settings, "SELECT * FROM monitoring.retrain_triggers WHERE model_name = :m")
     assert (trigger["service_date"], trigger["rules"]) == (DAYS[1], ["roc_auc_floor"])
-    assert monitor.retrain_request(DAYS[1], settings) == request  # a re-run asks the same
+    assert monitor_rules.retrain_request(DAYS[1], settings) == request  # a re-run asks the same
 
     port = free_port()
     monkeypatch.setenv(

@@ -17,12 +17,13 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from conftest import _drop_database, make_settings, postgres_available
+from conftest import drop_database, make_settings, postgres_available
 from sqlalchemy import text
 
 from nightscore.calendar import date_range
 from nightscore.monitoring.outbox import send_pending
-from nightscore.monitoring.report import NoScoredFlights, queue_weekly_report
+from nightscore.monitoring.report import queue_weekly_report
+from nightscore.monitoring.report_model import NoScoredFlights
 from nightscore.scoring import ensure_partition
 from nightscore.warehouse.db import engine_for
 from nightscore_dev.mailsink import MailSink
@@ -70,7 +71,7 @@ def week(tmp_path_factory):
         yield settings
     finally:
         engine_for(settings).dispose()
-        _drop_database(name)
+        drop_database(name)
 
 
 def _score(conn) -> None:

@@ -14,7 +14,8 @@ import pytest
 from scipy import stats
 
 from nightscore.features import FEATURES, NUMERIC_FEATURES
-from nightscore.monitoring import drift
+from nightscore.monitoring import drift, drift_fast
+from nightscore.monitoring.drift_methods import DriftResult
 
 CARRIERS = ["UA", "B6", "EV", "DL", "AA", "MQ", "US", "9E", "WN", "VX"]
 DESTS = [f"D{i:02d}" for i in range(20)]
@@ -77,18 +78,18 @@ def shift(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
 
 
 class Run(NamedTuple):
-    evidently: drift.DriftResult
-    fast: drift.DriftResult
+    evidently: DriftResult
+    fast: DriftResult
     current: pd.DataFrame
     stats: dict
 
 
 def both(reference: pd.DataFrame, current: pd.DataFrame, columns=FEATURES) -> Run:
     """Evidently on the frames; the fast path from the statistics, through JSON."""
-    stats_json = json.loads(json.dumps(drift.reference_stats(reference, columns)))
+    stats_json = json.loads(json.dumps(drift_fast.reference_stats(reference, columns)))
     return Run(
         evidently=drift.evidently_drift(reference, current, columns),
-        fast=drift.fast_drift(stats_json, current, columns),
+        fast=drift_fast.fast_drift(stats_json, current, columns),
         current=current,
         stats=stats_json,
     )
@@ -174,7 +175,7 @@ def test_a_column_with_no_values_tonight_is_skipped_by_both(production):
 def test_streamed_chunks_give_the_whole_frames_answer(production):
     current, whole = production.current, production.fast
     chunks = (current.iloc[i : i + 1500] for i in range(0, len(current), 1500))
-    streamed = drift.fast_drift(production.stats, chunks)
+    streamed = drift_fast.fast_drift(production.stats, chunks)
     assert streamed.current_rows == whole.current_rows == len(current)
     for a, b in zip(
         [*streamed.columns, streamed.score], [*whole.columns, whole.score], strict=True
@@ -187,7 +188,9 @@ def test_fast_wasserstein_on_continuous_rows_is_within_its_bound():
     rng = np.random.default_rng(7)
     reference = pd.DataFrame({"x": rng.lognormal(0, 1, 5000)})
     current = pd.DataFrame({"x": rng.lognormal(0.02, 1, 200_000)})
-    result = drift.fast_drift(drift.reference_stats(reference, ["x"], score=None), current)
+    result = drift_fast.fast_drift(
+        drift_fast.reference_stats(reference, ["x"], score=None), current
+    )
     exact = stats.wasserstein_distance(reference["x"], current["x"]) / np.std(reference["x"])
     column = result.column("x")
     assert abs(column.statistic - exact) <= column.error_bound <= TOLERANCE
@@ -207,8 +210,8 @@ def test_ks_on_a_large_night_has_scipys_p_value():
     rng = np.random.default_rng(8)
     reference = pd.DataFrame({"x": np.round(rng.normal(0, 1, 800), 2)})
     current = pd.DataFrame({"x": np.round(rng.normal(0.03, 1, 60_000), 2)})
-    stats_json = drift.reference_stats(reference, ["x"], score=None)
-    column = drift.fast_drift(stats_json, current).column("x")
+    stats_json = drift_fast.reference_stats(reference, ["x"], score=None)
+    column = drift_fast.fast_drift(stats_json, current).column("x")
     assert column.method == "ks"
     assert column.statistic == pytest.approx(
         stats.ks_2samp(reference["x"], current["x"]).pvalue, rel=1e-9, abs=1e-15

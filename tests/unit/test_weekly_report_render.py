@@ -11,7 +11,15 @@ from email import message_from_bytes, policy
 import pandas as pd
 import pytest
 
-from nightscore.monitoring.report import (
+from nightscore.monitoring.report import build_email
+from nightscore.monitoring.report_chart import data_uri, trend_chart
+from nightscore.monitoring.report_data import (
+    daily_points,
+    riskiest_routes,
+    strongest_drift,
+    week_kpis,
+)
+from nightscore.monitoring.report_model import (
     AlertLine,
     Champion,
     DayPoint,
@@ -20,18 +28,9 @@ from nightscore.monitoring.report import (
     RouteRisk,
     WeekKpis,
     WeeklyReport,
-    build_email,
-    daily_points,
-    data_uri,
-    render_html,
-    render_text,
-    riskiest_routes,
-    strongest_drift,
-    subject,
-    trend_chart,
-    week_kpis,
     week_label,
 )
+from nightscore.monitoring.report_render import render_html, render_text, subject
 
 WEEK_END = date(2013, 2, 10)
 DAYS = [WEEK_END - timedelta(days=6 - i) for i in range(7)]

@@ -4,15 +4,14 @@ Two ways to the same answer:
 
 - `evidently_drift`: Evidently 0.7's `Report([DataDriftPreset()])` on the two frames, with
   Evidently's default test per column. It gives the day's HTML report (`save_html`).
-- `fast_drift`: the same tests, computed from statistics of the reference precomputed
-  once per model (`reference_stats`, JSON-ready) and from the current rows streamed in
+- `drift_fast.fast_drift`: the same tests, computed from statistics of the reference precomputed
+  once per model (`drift_fast.reference_stats`, JSON-ready) and from the current rows streamed in
   chunks, so 10M rows need no more memory than 1M. The monitoring job does not use it
   yet (it needs the HTML report, which only Evidently makes); `benchmarks/drift.py`
   measures it against Evidently.
 
 The tests, how Evidently chooses them and the result types are in `drift_methods`; the
-fast path is `drift_fast`. Their public names are importable from here too. pandas and
-Evidently are imported when used.
+fast path is `drift_fast`. pandas and Evidently are imported when used.
 """
 
 from __future__ import annotations
@@ -26,57 +25,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nightscore.features import FEATURES
-from nightscore.monitoring.drift_fast import (
-    KS_EXACT_ROWS,
-    STATS_FORMAT,
-    SUBBINS,
-    UNIFORM_EDGES,
-    fast_drift,
-    reference_stats,
-)
 from nightscore.monitoring.drift_methods import (
-    _BY_EVIDENTLY_NAME,
+    BY_EVIDENTLY_NAME,
     CATEGORICAL_KIND,
-    FEW_VALUES,
-    METHODS,
     NUMERIC,
     SCORE,
-    SMALL_REFERENCE_ROWS,
     ColumnDrift,
     DriftResult,
-    Method,
-    _clean,
-    _kind,
-    _with_score,
-    default_method,
+    clean,
+    kind,
+    with_score,
 )
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = [
-    "CATEGORICAL_KIND",
-    "FEW_VALUES",
-    "HTML_MAX_BYTES",
-    "KS_EXACT_ROWS",
-    "METHODS",
-    "NUMERIC",
-    "SCORE",
-    "SMALL_REFERENCE_ROWS",
-    "STATS_FORMAT",
-    "SUBBINS",
-    "UNIFORM_EDGES",
-    "ColumnDrift",
-    "DriftResult",
-    "Method",
-    "compact_html",
-    "default_method",
-    "evidently_drift",
-    "fast_drift",
-    "read_snapshot",
-    "reference_stats",
-    "save_html",
-]
 
 # A day's HTML report must stay below this (it is attached to or linked from mail).
 HTML_MAX_BYTES = 5_000_000
@@ -100,14 +63,14 @@ def evidently_drift(
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    names = _with_score(columns, score, reference, current)
+    names = with_score(columns, score, reference, current)
     for name in names:
-        if _clean(reference[name]).empty:
+        if clean(reference[name]).empty:
             raise ValueError(f"the reference has no values in column {name!r}")
     # Evidently fails the whole report on a column with no values: leave those out.
-    skipped = tuple(n for n in names if _clean(current[n]).empty)
+    skipped = tuple(n for n in names if clean(current[n]).empty)
     names = [n for n in names if n not in skipped]
-    kinds = {name: _kind(name, reference) for name in names}
+    kinds = {name: kind(name, reference) for name in names}
     definition = DataDefinition(
         numerical_columns=[n for n in names if kinds[n] == NUMERIC],
         categorical_columns=[n for n in names if kinds[n] == CATEGORICAL_KIND],
@@ -148,7 +111,7 @@ def read_snapshot(report: dict[str, Any], kinds: dict[str, str]) -> dict[str, Co
         if config.get("type") != "evidently:metric_v2:ValueDrift":
             continue
         name, statistic = config["column"], float(metric["value"])
-        method = _BY_EVIDENTLY_NAME.get(config["method"])
+        method = BY_EVIDENTLY_NAME.get(config["method"])
         threshold = float(config["threshold"])
         drifted = verdicts.get(name)
         if drifted is None:  # no test result: apply the method's rule

@@ -29,10 +29,10 @@ from nightscore.monitoring.drift_methods import (
     ColumnDrift,
     DriftResult,
     Method,
-    _clean,
-    _kind,
-    _with_score,
+    clean,
     default_method,
+    kind,
+    with_score,
 )
 
 if TYPE_CHECKING:
@@ -56,25 +56,29 @@ def reference_stats(
     (as Evidently computes it); categorical columns their value counts. For a 5,000-row
     sample that is at most the sample itself.
     """
-    names = _with_score(columns, score, reference)
+    names = with_score(columns, score, reference)
     stats: dict[str, Any] = {}
     for name in names:
-        kind = _kind(name, reference)
-        clean = _clean(reference[name])
-        if clean.empty:
+        column_kind = kind(name, reference)
+        values_present = clean(reference[name])
+        if values_present.empty:
             raise ValueError(f"the reference has no values in column {name!r}")
-        if kind == NUMERIC:
-            values, counts = np.unique(clean.to_numpy(dtype="float64"), return_counts=True)
+        if column_kind == NUMERIC:
+            values, counts = np.unique(values_present.to_numpy(dtype="float64"), return_counts=True)
             entry = {
                 "values": values.tolist(),
                 "counts": counts.tolist(),
                 # Evidently's norm: np.std of the reference as it comes (its dtype too).
-                "std": float(np.std(clean)),
+                "std": float(np.std(values_present)),
             }
         else:
-            counts = clean.value_counts()
+            counts = values_present.value_counts()
             entry = {"values": counts.index.tolist(), "counts": counts.to_numpy().tolist()}
-        stats[name] = {"kind": kind, "role": "score" if name == score else "feature", **entry}
+        stats[name] = {
+            "kind": column_kind,
+            "role": "score" if name == score else "feature",
+            **entry,
+        }
     return {
         "format": STATS_FORMAT,
         "reference_rows": len(reference),
@@ -94,7 +98,7 @@ class _Categorical:
         self.m = 0
 
     def add(self, series: pd.Series) -> None:
-        for value, count in _clean(series).value_counts().items():
+        for value, count in clean(series).value_counts().items():
             self.current[value] = self.current.get(value, 0) + int(count)
             self.m += int(count)
 

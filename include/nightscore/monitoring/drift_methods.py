@@ -68,7 +68,7 @@ METHODS = {
         Method("z", "Z-test p_value", 0.05, False, False),
     )
 }
-_BY_EVIDENTLY_NAME = {m.evidently_name: m for m in METHODS.values()}
+BY_EVIDENTLY_NAME = {m.evidently_name: m for m in METHODS.values()}
 
 
 def default_method(kind: str, reference_rows: int, distinct_values: int) -> Method:
@@ -134,7 +134,9 @@ class DriftResult:
         }
 
 
-def _kind(name: str, frame: pd.DataFrame) -> str:
+def kind(name: str, frame: pd.DataFrame) -> str:
+    """`CATEGORICAL_KIND` for a categorical feature or a column that is not numeric, else
+    `NUMERIC`."""
     import pandas as pd
 
     if name in CATEGORICAL or not pd.api.types.is_numeric_dtype(frame[name]):
@@ -142,14 +144,15 @@ def _kind(name: str, frame: pd.DataFrame) -> str:
     return NUMERIC
 
 
-def _with_score(columns: Sequence[str], score: str | None, *frames: Any) -> list[str]:
+def with_score(columns: Sequence[str], score: str | None, *frames: Any) -> list[str]:
+    """`columns`, and `score` after them when every frame has it."""
     names = list(columns)
     if score and score not in names and all(score in f for f in frames):
         names.append(score)
     return names
 
 
-def _clean(series: pd.Series) -> pd.Series:
+def clean(series: pd.Series) -> pd.Series:
     """What Evidently tests: infinities are nulls, nulls are dropped."""
     import pandas as pd
 

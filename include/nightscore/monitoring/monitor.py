@@ -14,8 +14,8 @@ A re-run for S is safe: performance, drift and rule checks replace what was writ
 before, an alert already queued for S is not queued again (its dedup key), and a retrain
 already asked for S is returned, not asked for again.
 
-The steps live in `performance`, `monitor_drift` (2) and `monitor_rules` (3, 4); their
-public names are importable from here too.
+The steps live in `performance`, `monitor_drift` (2) and `monitor_rules` (3, 4); this
+module has step 1 (`measure_performance`), `monitor` (all four) and `outcomes_settled`.
 """
 
 from __future__ import annotations
@@ -25,22 +25,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
-from nightscore.monitoring.monitor_drift import (
-    CALENDAR_COLUMNS,
-    EVIDENTLY_PROJECT,
-    DriftSummary,
-    NothingScored,
-    ScoredVersion,
-    measure_drift,
-    scored_versions,
-    store_drift,
-)
+from nightscore.monitoring.monitor_drift import DriftSummary, measure_drift
 from nightscore.monitoring.monitor_rules import (
-    DayNumbers,
     RetrainRequest,
     RuleCheck,
     check_rules,
-    day_numbers,
     retrain_request,
 )
 
@@ -48,26 +37,6 @@ if TYPE_CHECKING:
     from nightscore.config import Settings
     from nightscore.monitoring.performance import PerformanceRow
 
-__all__ = [
-    "CALENDAR_COLUMNS",
-    "EVIDENTLY_PROJECT",
-    "DayNumbers",
-    "DriftSummary",
-    "MonitorResult",
-    "NothingScored",
-    "RetrainRequest",
-    "RuleCheck",
-    "ScoredVersion",
-    "check_rules",
-    "day_numbers",
-    "measure_drift",
-    "measure_performance",
-    "monitor",
-    "outcomes_settled",
-    "retrain_request",
-    "scored_versions",
-    "store_drift",
-]
 logger = logging.getLogger(__name__)
 
 

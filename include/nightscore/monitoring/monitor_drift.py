@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from nightscore.config import Settings
-    from nightscore.monitoring.drift import DriftResult
+    from nightscore.monitoring.drift_methods import DriftResult
 
 # Constant within a day by construction (the whole batch has one month, one weekday): they
 # always "drift" from a reference spread over months, so they are stored, not counted.

@@ -1,7 +1,7 @@
 """The failure notifier: when a task fails, an engineer gets an email.
 
-`task_failure_callback` goes in a DAG's `default_args["on_failure_callback"]`. It does
-not send mail itself: it queues an alert in the outbox, which the sender delivers, so an
+`task_failure_callback` is what every DAG's `default_args["on_failure_callback"]`
+(`dagkit.notify_failure`) calls. It does not send mail itself: it queues an alert in the outbox, which the sender delivers, so an
 SMTP outage at the moment of the failure loses nothing. Imported at DAG parse time, so
 it imports nothing heavy at module level.
 """

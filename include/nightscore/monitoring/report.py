@@ -10,8 +10,7 @@ In layers, so that the rendering is tested without a warehouse: `report_data.gat
 (`report_render.render_text` and `render_html`, `report_chart.trend_chart`, and
 `build_email` here), and `queue_weekly_report`, which writes the HTML copy to the reports
 folder, records it in `monitoring.reports` and queues the prebuilt email in the outbox
-(idempotent on the week: a re-run queues nothing). The names of those modules are
-importable from here too.
+(idempotent on the week: a re-run queues nothing).
 """
 
 from __future__ import annotations
@@ -25,63 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from nightscore.monitoring.report_chart import data_uri, trend_chart
-from nightscore.monitoring.report_data import (
-    daily_points,
-    gather,
-    riskiest_routes,
-    strongest_drift,
-    week_kpis,
-)
-from nightscore.monitoring.report_model import (
-    MIN_ROUTE_FLIGHTS,
-    RULE,
-    TOP_ROUTES,
-    WEEK_DAYS,
-    AlertLine,
-    Champion,
-    DayPoint,
-    DriftedFeature,
-    DriftReportFile,
-    NoScoredFlights,
-    RouteRisk,
-    WeekKpis,
-    WeeklyReport,
-    week_label,
-)
+from nightscore.monitoring.report_data import gather
+from nightscore.monitoring.report_model import RULE, WeeklyReport
 from nightscore.monitoring.report_render import render_html, render_text, subject
 
 if TYPE_CHECKING:
     from nightscore.config import Settings
 
-__all__ = [
-    "MIN_ROUTE_FLIGHTS",
-    "RULE",
-    "TOP_ROUTES",
-    "WEEK_DAYS",
-    "AlertLine",
-    "Champion",
-    "DayPoint",
-    "DriftReportFile",
-    "DriftedFeature",
-    "NoScoredFlights",
-    "RouteRisk",
-    "WeekKpis",
-    "WeeklyReport",
-    "build_email",
-    "daily_points",
-    "data_uri",
-    "gather",
-    "queue_weekly_report",
-    "render_html",
-    "render_text",
-    "report_path",
-    "riskiest_routes",
-    "strongest_drift",
-    "subject",
-    "trend_chart",
-    "week_kpis",
-    "week_label",
-]
 logger = logging.getLogger(__name__)
 
 
@@ -128,8 +77,8 @@ def _write(path: Path, data: bytes) -> None:
 def queue_weekly_report(week_end: date, settings: Settings) -> int | None:
     """Build the week's report, write its HTML copy, record it in `monitoring.reports` and
     queue the email for the stakeholders. Returns the alert id, or None when the week's
-    report was already queued (a re-run sends nothing twice). Raises `NoScoredFlights`
-    when nothing was scored in the week."""
+    report was already queued (a re-run sends nothing twice). Raises
+    `report_model.NoScoredFlights` when nothing was scored in the week."""
     from nightscore.monitoring.outbox import raise_alert
     from nightscore.monitoring.report_store import record_report
     from nightscore.monitoring.rules import load_rules

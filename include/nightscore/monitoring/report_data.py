@@ -142,7 +142,7 @@ def riskiest_routes(
 def strongest_drift(rows: Sequence[dict[str, Any]]) -> tuple[DriftedFeature, ...]:
     """Per feature, from its drifted (day, method, statistic) rows: the days it drifted
     and its strongest statistic (largest distance, smallest p-value); most days first."""
-    from nightscore.monitoring.drift import METHODS
+    from nightscore.monitoring.drift_methods import METHODS
 
     by_feature: dict[str, dict[str, Any]] = {}
     for row in rows:

@@ -2,8 +2,9 @@
 
 `load("scoring/lock_night")` returns the text of `sql/scoring/lock_night.sql`. Parameters
 are SQLAlchemy's named binds (`:service_date`); identifiers never come from data. A
-template (`*.sql.j2`) is rendered with `render`, and its rendered text is checked in beside
-it as a golden file so that a reviewer sees the SQL diff.
+template (`*.sql.j2`) is rendered with `render`. The feature query's rendered text is
+checked in beside its template (`features/features.golden.sql`, `make golden`) so that a
+reviewer sees the SQL diff.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Validate one landed batch: parse its files strictly, then run the GX suites.
 
-A batch is rejected whole when any critical expectation fails (invariant 2); the report
+A batch is rejected whole when any critical expectation fails; the report
 says what failed, with examples, and is what the ingestion task records and raises.
 """
 
