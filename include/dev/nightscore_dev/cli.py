@@ -6,16 +6,8 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from datetime import date
 
-from nightscore.calendar import parse_date
-
-
-def _date(value: str) -> date:
-    try:
-        return parse_date(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+from nightscore.cli import date_arg
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -57,8 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo", help="start the platform and replay a window through the scheduler"
     )
-    demo.add_argument("--start", type=_date, default=None)
-    demo.add_argument("--end", type=_date, default=None)
+    demo.add_argument("--start", type=date_arg, default=None)
+    demo.add_argument("--end", type=date_arg, default=None)
     demo.set_defaults(func=_demo)
 
     sub.add_parser("stop", help="stop what `nightscore-dev demo` started").set_defaults(func=_stop)
