@@ -112,7 +112,18 @@ def _postgres_url(value: str | None) -> str | None:
 Addresses = Annotated[tuple[str, ...], NoDecode]
 GateMode = Literal["enforce", "dry_run"]
 SensorMode = Literal["reschedule", "poke"]
+Environment = Literal["development", "production"]
 GATE_MODES: tuple[str, ...] = get_args(GateMode)
+
+DEV_AIRFLOW_URL = "http://localhost:8080"
+# The store's areas: setting -> its folder below `store_url`.
+STORE_AREAS = {
+    "landing_root": "landing",
+    "data_docs_root": "data_docs",
+    "reports_dir": "reports",
+    "evidently_workspace": "evidently",
+}
+_PUBLIC_URL_FIELDS = ("public_airflow_url", "public_mlflow_url", "public_evidently_url")
 
 # Fields whose value can carry a password: masked in repr, str and JSON.
 _URL_FIELDS = ("warehouse_url", "admin_url")
@@ -143,10 +154,23 @@ class Settings(BaseModel):
     analyst_password: SecretStr | None = Field(
         None, description="The password set on the read-only analyst role (none: unchanged)."
     )
-    # --- files ---
-    landing_root: str = Field(str(STATE_DIR / "landing"), description="Where batches land.")
+    # --- where it runs ---
+    environment: Environment = Field(
+        "development",
+        description='"production": every public link setting must be set (checked at '
+        'start-up); "development": empty ones fall back to local addresses.',
+    )
+    # --- the store: files every host must see ---
+    store_url: str = Field(
+        str(STATE_DIR),
+        description="The root of the landing zone, Data Docs, reports and the Evidently "
+        "workspace: a folder, or an fsspec URL (s3://bucket/prefix, gs://..., MinIO via "
+        "FSSPEC_S3_ENDPOINT_URL). With Celery workers on several hosts it must be a store "
+        "they all reach.",
+    )
+    landing_root: str = Field("", description="Where batches land ({store_url}/landing).")
     data_docs_root: str = Field(
-        str(STATE_DIR / "data_docs"), description="Great Expectations' Data Docs."
+        "", description="Great Expectations' Data Docs ({store_url}/data_docs)."
     )
     # --- validation ---
     row_count_band: float = Field(
@@ -187,13 +211,26 @@ class Settings(BaseModel):
         description="The alert rules (YAML); the packaged default when empty.",
     )
     reports_dir: str = Field(
-        str(STATE_DIR / "reports"), description="The daily Evidently and weekly reports."
+        "", description="The daily drift and weekly reports ({store_url}/reports)."
     )
     evidently_workspace: str = Field(
-        str(STATE_DIR / "evidently"), description="The workspace `evidently ui` shows."
+        "", description="The workspace `evidently ui` shows ({store_url}/evidently)."
     )
-    airflow_url: str = Field(
-        "", description='The Airflow UI\'s address, for links in emails ("": no links).'
+    # --- public addresses: every link stored or mailed is built from these ---
+    public_airflow_url: str = Field(
+        "",
+        description="The Airflow UI as a browser reaches it; reports and Data Docs are "
+        f'served below it. Development: "" means {DEV_AIRFLOW_URL}.',
+    )
+    public_mlflow_url: str = Field(
+        "",
+        description='The MLflow UI as a browser reaches it. Development: "" means the '
+        "tracking URI.",
+    )
+    public_evidently_url: str = Field(
+        "",
+        description='The Evidently UI as a browser reaches it. Development: "" means no '
+        "link to it.",
     )
     # --- MLflow and training ---
     mlflow_tracking_uri: str = Field(
@@ -231,10 +268,47 @@ class Settings(BaseModel):
             return None
         return value
 
-    @field_validator("airflow_url")
+    @model_validator(mode="before")
     @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
+    def _store_areas(cls, data: Any) -> Any:
+        """An area's root left empty is its folder below `store_url`."""
+        if not isinstance(data, dict):
+            return data
+        store = str(data.get("store_url") or cls.model_fields["store_url"].default)
+        data = {**data, "store_url": store.rstrip("/") or store}
+        for field, folder in STORE_AREAS.items():
+            if not data.get(field):
+                data[field] = data["store_url"].rstrip("/") + "/" + folder
+        return data
+
+    @field_validator(*_PUBLIC_URL_FIELDS)
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// address a browser opens")
+        return value
+
+    @model_validator(mode="after")
+    def _links_in_production(self) -> Self:
+        if self.environment == "production":
+            empty = [env_variable(f) for f in _PUBLIC_URL_FIELDS if not getattr(self, f)]
+            if empty:
+                raise ValueError(
+                    f"{', '.join(empty)} must be set in production: every link in reports "
+                    "and mails is built from it"
+                )
+        return self
+
+    @property
+    def airflow_link_base(self) -> str:
+        """The Airflow UI's public address (development: the local default)."""
+        return self.public_airflow_url or DEV_AIRFLOW_URL
+
+    @property
+    def mlflow_link_base(self) -> str:
+        """The MLflow UI's public address (development: the tracking URI)."""
+        return self.public_mlflow_url or self.mlflow_tracking_uri.rstrip("/")
 
     @field_validator(*_URL_FIELDS)
     @classmethod
@@ -317,7 +391,10 @@ def _settings_error(exc: ValidationError) -> SettingsError:
     by_alias = {variable: field for field, variable in names.items()}
     problems = []
     for error in exc.errors():
-        key = str(error["loc"][0]) if error["loc"] else ""
+        if not error["loc"]:  # a check across settings: its message names them
+            problems.append(_expected(error))
+            continue
+        key = str(error["loc"][0])
         field = by_alias.get(key, key)
         variable = names.get(field, key)
         problems.append(f"{variable}={_shown(field, error['input'])}: {_expected(error)}")

@@ -14,6 +14,7 @@ from typing import Any
 from airflow.sdk import Asset, Param, PokeReturnValue, task
 from airflow.sdk.exceptions import AirflowFailException
 
+from nightscore import links
 from nightscore.config import load_settings
 from nightscore.contract import BatchKind
 
@@ -54,15 +55,11 @@ def service_date_param() -> Param:
 
 
 def run_url(context: Any) -> str | None:
-    """The Airflow UI's page of the running DAG run, for links in emails."""
+    """The Airflow UI's page of the running DAG run (its public address), for links in emails."""
     ti = context.get("ti")
-    if SETTINGS.airflow_url and ti is not None:
-        return f"{SETTINGS.airflow_url}/dags/{ti.dag_id}/runs/{context['run_id']}"
-    try:
-        log_url = getattr(ti, "log_url", None) or ""
-    except Exception:  # the property needs Airflow's config
+    if ti is None:
         return None
-    return log_url.split("/tasks/", 1)[0] if "/tasks/" in log_url else None
+    return links.dag_run_url(SETTINGS, ti.dag_id, context["run_id"])
 
 
 def core_asset(table: str) -> Asset:

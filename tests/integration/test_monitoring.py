@@ -63,7 +63,7 @@ def settings(history_warehouse, mlflow_server, tmp_path_factory):
         reports_dir=str(folder / "reports"),
         evidently_workspace=str(folder / "evidently"),
         alert_email_to=TO,
-        airflow_url="http://airflow.example:8080",
+        public_airflow_url="http://airflow.example:8080",
     )
     outcome = training.train_challenger(CUTOFF, settings)
     assert gate.gate_challenger(outcome.model, CUTOFF, settings).applied

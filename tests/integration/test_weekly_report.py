@@ -57,7 +57,7 @@ def week(tmp_path_factory):
         reports_dir=str(tmp / "reports"),
         report_email_to=STAKEHOLDERS,
         alert_email_to=ENGINEERS,
-        airflow_url="http://127.0.0.1:8080",
+        public_airflow_url="http://127.0.0.1:8080",
     )
     upgrade(settings)
     try:

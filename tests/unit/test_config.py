@@ -83,7 +83,7 @@ def test_each_kind_of_value_is_read(env):
             "NIGHTSCORE_GATE_MARGIN": "0.05",
             "NIGHTSCORE_SCORING_PARTITIONS": " 4 ",
             "NIGHTSCORE_ALERT_RULES": "/etc/nightscore/rules.yaml",
-            "NIGHTSCORE_AIRFLOW_URL": "http://airflow.example:8080/",
+            "NIGHTSCORE_PUBLIC_AIRFLOW_URL": "http://airflow.example:8080/",
             "NIGHTSCORE_ADMIN_URL": "postgres://postgres@db:5432/postgres",
             "NIGHTSCORE_ANALYST_PASSWORD": "s3cret",
         }
@@ -96,7 +96,7 @@ def test_each_kind_of_value_is_read(env):
     assert settings.gate_mode == "dry_run" and settings.sensor_mode == "poke"
     assert settings.gate_margin == 0.05 and settings.scoring_partitions == 4
     assert settings.alert_rules_path == "/etc/nightscore/rules.yaml"
-    assert settings.airflow_url == "http://airflow.example:8080"
+    assert settings.public_airflow_url == "http://airflow.example:8080"
     assert settings.admin_url == "postgres://postgres@db:5432/postgres"
     assert settings.analyst_password == SecretStr("s3cret")
     assert type(settings) is Settings

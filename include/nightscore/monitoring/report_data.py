@@ -260,5 +260,5 @@ def gather(week_end: date, settings: Settings) -> WeeklyReport:
         alerts=tuple(this_alerts),
         drift_report=drift_report,
         roc_auc_floor=floor.threshold if floor and floor.metric else None,
-        airflow_url=settings.airflow_url,
+        airflow_url=settings.airflow_link_base,
     )

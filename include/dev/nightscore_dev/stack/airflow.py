@@ -118,7 +118,7 @@ def airflow_env(
     # Mail goes to the stack's sink (see `smtp`), so alerts and reports have recipients.
     env.setdefault("NIGHTSCORE_ALERT_EMAIL_TO", "oncall@nightscore.example")
     env.setdefault("NIGHTSCORE_REPORT_EMAIL_TO", "stakeholders@nightscore.example")
-    env.setdefault("NIGHTSCORE_AIRFLOW_URL", api)
+    env.setdefault("NIGHTSCORE_PUBLIC_AIRFLOW_URL", api)
     env.update(
         {
             "NIGHTSCORE_STATE_DIR": str(paths.root),

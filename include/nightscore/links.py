@@ -1,0 +1,72 @@
+"""Every link nightscore stores or mails, built from the public-address settings.
+
+A browser on any host opens these, so none is a `file://` path or an internal host name:
+
+- files in the store (Data Docs, drift and weekly reports) are served by the Airflow API
+  server, behind its login, at `{public_airflow_url}/nightscore/files/{area}/{key}`
+  (`plugins/nightscore_files.py` reads them from the store);
+- the Airflow UI's pages: `{public_airflow_url}/dags/...`;
+- the MLflow UI: `{public_mlflow_url}/#/...`.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote, unquote
+
+from nightscore.config import Settings
+
+# Where the files plugin is mounted below the Airflow API server, and what it serves.
+PLUGIN_PREFIX = "/nightscore"
+FILES_PREFIX = f"{PLUGIN_PREFIX}/files"
+# area -> the setting holding its root in the store
+SERVED_AREAS = {"data_docs": "data_docs_root", "reports": "reports_dir"}
+
+
+class NotServed(ValueError):
+    """A location outside every served area, or a key that tries to leave one."""
+
+
+def area_root(settings: Settings, area: str) -> str:
+    if area not in SERVED_AREAS:
+        raise NotServed(f"no such area {area!r}; served: {', '.join(SERVED_AREAS)}")
+    return str(getattr(settings, SERVED_AREAS[area])).rstrip("/")
+
+
+def _normalised(location: str) -> str:
+    return location[len("file://") :] if location.startswith("file://") else location
+
+
+def file_url(settings: Settings, location: str) -> str:
+    """The public http(s) link of a file written below a served area's root."""
+    location = _normalised(location)
+    for area in SERVED_AREAS:
+        root = _normalised(area_root(settings, area))
+        if location.startswith(root + "/"):
+            key = location[len(root) + 1 :]
+            return f"{settings.airflow_link_base}{FILES_PREFIX}/{area}/{quote(key)}"
+    raise NotServed(f"{location} is not below a served area ({', '.join(SERVED_AREAS)})")
+
+
+def resolve(settings: Settings, area: str, key: str) -> str:
+    """The store location a served link points at; refuses keys that leave the area."""
+    key = unquote(key)
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise NotServed(f"not a key below {area}: {key!r}")
+    return f"{area_root(settings, area)}/{key}"
+
+
+def dag_url(settings: Settings, dag_id: str) -> str:
+    return f"{settings.airflow_link_base}/dags/{quote(dag_id)}"
+
+
+def dag_run_url(settings: Settings, dag_id: str, run_id: str) -> str:
+    return f"{dag_url(settings, dag_id)}/runs/{quote(run_id, safe='')}"
+
+
+def mlflow_run_url(settings: Settings, experiment_id: str, run_id: str) -> str:
+    return f"{settings.mlflow_link_base}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def mlflow_model_url(settings: Settings, name: str, version: str | int) -> str:
+    return f"{settings.mlflow_link_base}/#/models/{quote(name)}/versions/{version}"
