@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 
 .DEFAULT_GOAL := help
-.PHONY: help venv requirements lint precommit format test demo stop bench-dag-imports bench-scoring bench-drift
+.PHONY: help venv requirements lint precommit format test test-distributed demo stop bench-dag-imports bench-scoring bench-drift
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -49,6 +49,11 @@ format: venv ## apply ruff's fixes and formatting
 
 test: venv ## the whole suite, against a real Postgres
 	$(BIN)/python -m pytest
+
+# Needs root: network namespaces give the Celery workers hosts of their own. Its last
+# line is JSON; `make test` runs it too (tests/distributed).
+test-distributed: venv ## two nights on Celery workers on hosts of their own, a worker killed, every link fetched
+	$(BIN)/python -m nightscore_dev.cluster
 
 demo: venv ## start the platform and replay a window of days through the scheduler
 	$(BIN)/nightscore-dev demo

@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from nightscore_dev.stack.paths import MANAGED, StatePaths
@@ -47,10 +47,10 @@ def component_pid(paths: StatePaths, name: str) -> int | None:
     return read_pid(paths.pid_file(name))
 
 
-def running_components(paths: StatePaths) -> dict[str, int]:
-    """The stack's processes that run: the Airflow components, the MLflow server, the
-    mail sink."""
-    found = {name: component_pid(paths, name) for name in MANAGED}
+def running_components(paths: StatePaths, names: Iterable[str] = MANAGED) -> dict[str, int]:
+    """The stack's processes that run (by default the Airflow components, the MLflow
+    server, the mail sink)."""
+    found = {name: component_pid(paths, name) for name in names}
     return {name: pid for name, pid in found.items() if pid is not None}
 
 

@@ -1,0 +1,3 @@
+from nightscore_dev.cluster.check import main
+
+raise SystemExit(main())
