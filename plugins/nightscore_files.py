@@ -21,9 +21,10 @@ one, a browser (``Accept: text/html``) is redirected to the auth manager's login
 sends it back to the file afterwards; any other client gets 401. A user without the right
 to read DAGs gets 403.
 
-The plugin also adds links to the UI's navigation bar: "MLflow" (``mlflow_link_base``),
-"Evidently" (``public_evidently_url``, only when set) and "Reports". Plugins load in
-every Airflow process, so Airflow's API modules are imported only when a request comes.
+The plugin also adds to the UI's navigation bar "Reports" (the index, shown inside the UI),
+and to its *Browse* menu "MLflow" (``mlflow_link_base``) and "Evidently"
+(``public_evidently_url``, only when set). Plugins load in every Airflow process, so
+Airflow's API modules are imported only when a request comes.
 """
 
 from __future__ import annotations
@@ -104,13 +105,49 @@ def reports_index(_: Reader) -> HTMLResponse:
     return HTMLResponse(page, headers={"Cache-Control": "private, no-cache"})
 
 
+# The nav icons: 24 px line drawings, as data: URIs (no route, no login needed to show them).
+_ICON_PATHS = {
+    "MLflow": "M9 3h6M10 3v6l-5 9a2 2 0 0 0 2 3h10a2 2 0 0 0 2-3l-5-9V3M7 15h10",  # a flask
+    "Evidently": "M3 12h4l3-8 4 16 3-8h4",  # a pulse
+    "Reports": "M14 3H6a1 1 0 0 0-1 1v16a1 1 0 0 0 1 1h12a1 1 0 0 0 1-1V8zM14 3v5h5M9 13h6M9 17h6",
+}
+
+
+def _icon(name: str, colour: str) -> str:
+    svg = (
+        "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 24 24' fill='none' "
+        f"stroke='{colour}' stroke-width='2' stroke-linecap='round' stroke-linejoin='round'>"
+        f"<path d='{_ICON_PATHS[name]}'/></svg>"
+    )
+    return "data:image/svg+xml," + quote(svg)
+
+
 def nav_links(settings: Any) -> list[dict[str, Any]]:
-    """The UI's top-level navigation links (external: each opens in a new tab)."""
-    views = [{"name": "MLflow", "href": settings.mlflow_link_base}]
+    """The UI's navigation links.
+
+    "Reports" is a top-level item that shows the reports index inside the UI (an iframe at
+    ``/plugin/reports``). MLflow and Evidently are other servers: they go in the *Browse*
+    menu, whose items open in a new tab. (Airflow 3.3's UI renders a top-level item without
+    ``url_route`` as a button that does not navigate.)
+    """
+    views = [{"name": "MLflow", "href": settings.mlflow_link_base, "category": "browse"}]
     if settings.public_evidently_url:
-        views.append({"name": "Evidently", "href": settings.public_evidently_url})
-    views.append({"name": "Reports", "href": f"{settings.airflow_link_base}/nightscore/reports"})
-    return [{**view, "destination": "nav", "nav_top_level": True} for view in views]
+        views.append(
+            {"name": "Evidently", "href": settings.public_evidently_url, "category": "browse"}
+        )
+    reports = f"{settings.airflow_link_base}{links.PLUGIN_PREFIX}/reports"
+    views.append(
+        {"name": "Reports", "href": reports, "url_route": "reports", "nav_top_level": True}
+    )
+    return [
+        {
+            **view,
+            "icon": _icon(view["name"], "#334155"),
+            "icon_dark_mode": _icon(view["name"], "#e2e8f0"),
+            "destination": "nav",
+        }
+        for view in views
+    ]
 
 
 class NightscoreFilesPlugin(AirflowPlugin):

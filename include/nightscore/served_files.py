@@ -147,7 +147,9 @@ _STYLE = """
   --link: #6ea8fe; } }
 body { font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
   margin: 0 auto; max-width: 46rem; padding: 1rem; }
-h1 { font-size: 1.5rem; margin: 0.5rem 0 0.25rem; }
+h1 { font-size: 1.5rem; margin: 0.25rem 0; }
+p.back { margin: 0; font-size: 0.9rem; }
+p.back a { color: var(--link); text-decoration: none; }
 h2 { font-size: 1.15rem; margin: 1.75rem 0 0.5rem; border-bottom: 1px solid var(--line);
   padding-bottom: 0.25rem; }
 p.lead, .detail, .empty, summary { color: var(--muted); }
@@ -196,6 +198,7 @@ def index_page(sections: list[Section]) -> str:
 <style>{_STYLE}</style>
 </head>
 <body>
+<p class="back"><a href="../" target="_top">&larr; Airflow</a></p>
 <h1>nightscore reports</h1>
 <p class="lead">Weekly and drift reports from monitoring, and the validation summary of
 every landed batch.</p>

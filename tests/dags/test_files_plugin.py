@@ -276,7 +276,11 @@ def test_the_ui_navigation_gets_the_links(server, token):
         "Evidently": EVIDENTLY_URL,
         "Reports": f"{server['url']}/nightscore/reports",
     }
-    assert {(v["destination"], v["nav_top_level"]) for v in views.values()} == {("nav", True)}
+    assert {v["destination"] for v in views.values()} == {"nav"}
+    # Reports: top level, shown inside the UI; the other servers: the Browse menu.
+    assert (views["Reports"]["url_route"], views["Reports"]["nav_top_level"]) == ("reports", True)
+    assert views["MLflow"]["category"] == views["Evidently"]["category"] == "browse"
+    assert all(v["icon"].startswith("data:image/svg+xml,") for v in views.values())
     errors = _get(server, "/api/v2/plugins/importErrors", token).json()
     assert errors["import_errors"] == []
 
@@ -295,6 +299,18 @@ def test_a_browser_logs_in_through_the_form_and_lands_on_the_report(server):
             page.get_by_role("button", name="Sign in").click()
             page.wait_for_url(f"**/nightscore/files/reports/{WEEKLY}")
             assert page.locator("h1").inner_text() == "Week ending 2013-02-10 ✓"
+            # The UI's "Reports" shows the index inside the UI, logged in by the cookie.
+            page.goto(f"{server['url']}/")
+            page.get_by_role("link", name="Reports").click()
+            page.wait_for_url("**/plugin/reports**")
+            index = page.frame_locator("iframe")
+            index.get_by_role("link", name="Week ending 2013-02-10").click()
+            assert index.locator("h1").inner_text() == "Week ending 2013-02-10 ✓"
+            # MLflow and Evidently: links in the Browse menu that open in a new tab.
+            page.get_by_role("button", name="Browse").click()
+            mlflow = page.get_by_role("menuitem", name="MLflow")
+            assert mlflow.get_attribute("href") == MLFLOW_URL
+            assert mlflow.get_attribute("target") == "_blank"
         finally:
             browser.close()
 
