@@ -229,7 +229,10 @@ def run(root: Path, start: date = START, end: date = END) -> dict[str, Any]:
         demo.wait_for_dags(client, cluster.paths)
         for dag_id in demo.DEMO_DAGS:
             client.unpause(dag_id)
-        setup = [demo.bootstrap(client, start, deadline), demo.train_champion(client, start, deadline)]
+        setup = [
+            demo.bootstrap(client, start, deadline),
+            demo.train_champion(client, start, deadline),
+        ]
         killer = Killer(cluster)
         killer.start()
         runs = demo.replay(client, start, end, deadline)

@@ -30,11 +30,11 @@ from nightscore_dev.cluster.services import (
 )
 from nightscore_dev.stack.airflow import (
     ADMIN_USER,
+    API_START_TIMEOUT_S,
     admin_password,
     airflow_command,
     airflow_db_migrate,
     airflow_env,
-    API_START_TIMEOUT_S,
     load_secrets,
     write_passwords_file,
 )
@@ -101,6 +101,17 @@ class Cluster:
         ]  # fmt: skip
         pid, _ = start_detached(self.paths, name, host.command(argv), self.worker_env)
         return pid
+
+    def restart_workers(self, **env: str) -> None:
+        """Stop the workers (SIGTERM: a warm shutdown), then start them with `env` added."""
+        pids = running_components(self.paths, self.workers)
+        if pids:
+            stop_processes(pids, timeout_s=60)
+        for name in self.workers:
+            self.paths.pid_file(name).unlink(missing_ok=True)
+        self.worker_env.update(env)
+        for name in self.workers:
+            self.start_worker(name)
 
     def restart_scheduler(self, executor: str) -> None:
         """Restart the scheduler with another executor (the same everything else)."""

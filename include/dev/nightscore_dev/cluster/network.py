@@ -9,6 +9,7 @@ private, empty `/tmp` (its home is there), so it sees none of the other hosts' f
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shlex
@@ -68,10 +69,8 @@ class Host:
         """SIGKILL every process on the host (a machine losing power); how many there were."""
         pids = self.pids()
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         return len(pids)
 
 

@@ -158,7 +158,7 @@ def _start_redis(paths: StatePaths, services: Services) -> None:
     conf.touch(mode=0o600)
     conf.write_text(
         f"bind {services.address}\nport {services.redis_port}\nrequirepass {services.secrets.redis}\n"
-        f"save \"\"\nappendonly no\ndir {paths.run}\nprotected-mode yes\n"
+        f'save ""\nappendonly no\ndir {paths.run}\nprotected-mode yes\n'
     )
     start_detached(paths, "redis", ["redis-server", str(conf)])
 

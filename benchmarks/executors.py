@@ -1,0 +1,245 @@
+"""The same nights on the LocalExecutor and on Celery with two workers on hosts of their
+own, and a 1M-flight night scored with K = 1, 2 and 4 partitions across the two workers.
+
+1. LocalExecutor: the local stack (`nightscore_dev.stack`, the demo's) with databases of
+   its own; the history is loaded and a champion trained, then the two nights are replayed
+   through the scheduler and timed.
+2. Celery: the cluster of `make test-distributed` (`nightscore_dev.cluster`): the same
+   steps, the same nights, timed the same way.
+3. On the cluster, the first night is grown to N flights (its real flights plus replicas
+   under new flight numbers, as `make bench-scoring` builds them); for each K the workers
+   restart with NIGHTSCORE_SCORING_PARTITIONS=K and the night's scoring (plan, K mapped
+   `score_partition`s, publish) is cleared and re-run: the time from clearing to the run's
+   success, and where the partitions ran.
+
+Run with `make bench-executors` (ARGS="--rows 200000 --skip-local"). It needs root, as
+the cluster does. The last line is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from harness import say
+from scoring import REPLICATE, STRIDE
+
+from nightscore import config
+from nightscore_dev import demo
+from nightscore_dev import stack as local
+from nightscore_dev.cluster import cluster as celery
+from nightscore_dev.cluster.check import _query
+from nightscore_dev.cluster.network import can_build
+
+START, END = date(2013, 2, 10), date(2013, 2, 11)
+NIGHT = START
+DEADLINE_S = 60 * 60
+SCORING_TASKS = ["plan_scoring", "score_partition", "publish_predictions"]
+
+
+def _tasks(client: demo.AirflowClient, runs: list[demo.Run]) -> int:
+    total = 0
+    for run in runs:
+        found = client.request(
+            "GET", f"/api/v2/dags/{run.dag_id}/dagRuns/{run.run_id}/taskInstances"
+        )
+        total += int(found["total_entries"])
+    return total
+
+
+def _replay(client: demo.AirflowClient, paths: Any) -> dict[str, Any]:
+    """History, champion, then the timed replay of START..END."""
+    deadline = time.monotonic() + DEADLINE_S
+    demo.wait_for_dags(client, paths)
+    for dag_id in demo.DEMO_DAGS:
+        client.unpause(dag_id)
+    demo.bootstrap(client, START, deadline)
+    demo.train_champion(client, START, deadline)
+    started = time.monotonic()
+    runs = demo.replay(client, START, END, deadline)
+    seconds = time.monotonic() - started
+    failed = [demo.describe(r) for r in runs if r.state != "success"]
+    if failed:
+        raise SystemExit("runs failed:\n" + "\n".join(failed))
+    tasks = _tasks(client, runs)
+    return {
+        "seconds": round(seconds, 1),
+        "tasks": tasks,
+        "tasks_per_minute": round(tasks / seconds * 60, 1),
+        "runs": runs,
+    }
+
+
+def local_executor(root: Path) -> dict[str, Any]:
+    say("== LocalExecutor: the local stack")
+    suffix = uuid.uuid4().hex[:8]
+    databases = {name: f"nightscore_bench_{name}_{suffix}" for name in ("af", "wh", "ml")}
+    admin = os.environ.get("NIGHTSCORE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    os.environ["NIGHTSCORE_ADMIN_URL"] = admin
+    paths = local.state_paths(root / "local")
+    admin_url = local.ensure_postgres(paths)
+    try:
+        stack = local.up(
+            paths,
+            api_port=local.free_port(),
+            airflow_db=databases["af"],
+            warehouse_db=databases["wh"],
+            mlflow_db=databases["ml"],
+            mlflow_port=local.free_port(),
+        )
+        client = demo.AirflowClient(stack.api_url, local.ADMIN_USER, stack.password)
+        result = _replay(client, paths)
+        client.close()
+    finally:
+        local.stop(paths, postgres=False)
+        for name in databases.values():
+            local.drop_database(admin_url, name)
+        local.stop_embedded_postgres(paths)
+    result.pop("runs")
+    say(f"  two nights: {result['seconds']} s, {result['tasks']} tasks")
+    return result
+
+
+def _grow_night(cluster: celery.Cluster, rows: int) -> int:
+    """Replicate NIGHT's real flights under new numbers up to `rows` flights."""
+    import psycopg2
+
+    connection = psycopg2.connect(config.libpq_url(cluster.warehouse_url))
+    try:
+        with connection, connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM core.flights WHERE service_date = %s AND flight < %s",
+                (NIGHT, STRIDE),
+            )
+            (real,) = cursor.fetchone()
+            copies = -(-(rows - real) // real)
+            step = max(1, 500_000 // real)
+            sql = REPLICATE.replace(":d", "%(d)s").replace(":first", "%(first)s")
+            sql = sql.replace(":last", "%(last)s").replace(":rows", "%(rows)s")
+            for first in range(1, copies + 1, step):
+                last = min(first + step - 1, copies)
+                cursor.execute(sql, {"d": NIGHT, "first": first, "last": last, "rows": rows})
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE core.flights")
+    finally:
+        connection.close()
+    return int(real)
+
+
+def _rescore(cluster: celery.Cluster, client: demo.AirflowClient, run: demo.Run, k: int):
+    cluster.restart_workers(NIGHTSCORE_SCORING_PARTITIONS=str(k))
+    time.sleep(5)  # the workers connect to the broker
+    started = time.monotonic()
+    client.request(
+        "POST",
+        "/api/v2/dags/nightly_scoring/clearTaskInstances",
+        json={"dag_run_id": run.run_id, "dry_run": False, "reset_dag_runs": True,
+              "only_failed": False, "task_ids": SCORING_TASKS},
+    )  # fmt: skip
+    run.state = "queued"
+    demo.wait_for_runs(client, [run], demo.Progress(1), time.monotonic() + DEADLINE_S)
+    seconds = time.monotonic() - started
+    if run.state != "success":
+        raise SystemExit(f"scoring with K={k} failed: {demo.describe(run)}")
+    hosts = _query(
+        cluster.airflow_db_url,
+        "SELECT hostname, count(*), round(max(extract(epoch FROM end_date - start_date))::numeric, 1) "
+        "FROM task_instance WHERE dag_id = 'nightly_scoring' AND run_id = %s "
+        "AND task_id = 'score_partition' GROUP BY hostname ORDER BY hostname",
+        (run.run_id,),
+    )
+    (scored,) = _query(
+        cluster.warehouse_url,
+        "SELECT count(*) FROM scoring.predictions WHERE service_date = %s",
+        (NIGHT,),
+    )
+    return {
+        "k": k,
+        "seconds": round(seconds, 1),
+        "rows": int(scored[0]),
+        "partitions_by_host": {h: int(n) for h, n, _ in hosts},
+        "slowest_partition_s": max((float(s) for _, _, s in hosts), default=None),
+    }
+
+
+def celery_executor(root: Path, rows: int, ks: list[int]) -> dict[str, Any]:
+    say("== Celery: two workers on hosts of their own")
+    cluster = celery.up(root / "cluster", log=say)
+    try:
+        client = demo.AirflowClient(cluster.api_url, cluster.user, cluster.password)
+        result = _replay(client, cluster.paths)
+        runs = result.pop("runs")
+        say(f"  two nights: {result['seconds']} s, {result['tasks']} tasks")
+        night = next(r for r in runs if r.dag_id == "nightly_scoring" and r.label == str(NIGHT))
+        started = time.monotonic()
+        real = _grow_night(cluster, rows)
+        say(
+            f"  {NIGHT}: {real:,} real flights grown to {rows:,} in {time.monotonic() - started:.0f} s"
+        )
+        result["night"] = []
+        for k in ks:
+            measured = _rescore(cluster, client, night, k)
+            say(
+                f"  K={k}: {measured['seconds']} s, partitions by host {measured['partitions_by_host']}"
+            )
+            result["night"].append(measured)
+        client.close()
+    finally:
+        cluster.down()
+    return result
+
+
+def report(local_result: dict[str, Any] | None, celery_result: dict[str, Any], rows: int) -> None:
+    say("")
+    say(
+        f"{'two nights (' + str(START) + ', ' + str(END) + ')':<34}{'LocalExecutor':>15}{'Celery x2':>12}{'ratio':>8}"
+    )
+    for key, label in (
+        ("seconds", "wall time (s)"),
+        ("tasks", "tasks"),
+        ("tasks_per_minute", "tasks per minute"),
+    ):
+        mine = celery_result[key]
+        ref = local_result[key] if local_result else None
+        ratio = f"{mine / ref:.2f}" if ref else "-"
+        say(f"  {label:<32}{ref if ref is not None else '-':>15}{mine:>12}{ratio:>8}")
+    say("")
+    say(
+        f"{'a ' + format(rows, ',') + '-flight night':<34}{'seconds':>15}{'vs K=1':>12}  partitions by host"
+    )
+    base = celery_result["night"][0]["seconds"] if celery_result["night"] else None
+    for measured in celery_result["night"]:
+        ratio = f"{base / measured['seconds']:.2f}x" if base else "-"
+        say(
+            f"  K={measured['k']:<30}{measured['seconds']:>15}{ratio:>12}  {measured['partitions_by_host']}"
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--partitions", default="1,2,4", help="the K to measure")
+    parser.add_argument("--skip-local", action="store_true", help="Celery only")
+    args = parser.parse_args(argv)
+    reason = can_build()
+    if reason:
+        raise SystemExit(f"the cluster {reason}")
+    ks = [int(k) for k in args.partitions.split(",")]
+    with tempfile.TemporaryDirectory(prefix="nightscore-bench-executors-") as tmp:
+        root = Path(tmp)
+        local_result = None if args.skip_local else local_executor(root)
+        celery_result = celery_executor(root, args.rows, ks)
+    report(local_result, celery_result, args.rows)
+    print(json.dumps({"local": local_result, "celery": celery_result, "rows": args.rows}))
+
+
+if __name__ == "__main__":
+    main()
