@@ -139,7 +139,7 @@ def open_write(location: str) -> Iterator[IO[bytes]]:
             fs.mv(partial, path)
         except BaseException:
             with contextlib.suppress(Exception):
-                fs.rm(partial)
+                fs.rm_file(partial)
             raise
 
 
