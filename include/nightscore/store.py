@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,10 +50,10 @@ def _local(location: str) -> Path | None:
 def apply_env() -> None:
     """Apply the `FSSPEC_<PROTOCOL>_<OPTION>` variables as they are now.
 
-    fsspec reads them once, when it is imported, which Airflow does before nightscore
-    loads `.env`; without this, FSSPEC_S3_ENDPOINT_URL set there would be ignored.
-    Anything that opens the store through fsspec itself (Evidently's workspace) calls it
-    first.
+    fsspec reads them only once, when it is first imported, and `import airflow.sdk`
+    imports it: before nightscore loads `.env`, so without this FSSPEC_S3_ENDPOINT_URL set
+    there would be ignored. Code that opens the store through fsspec itself (Evidently's
+    workspace) calls it first.
     """
     from fsspec.config import conf, set_conf_env
 
@@ -88,9 +87,10 @@ def _reason(exc: BaseException) -> str | None:
         return f"access denied ({exc})"
     if isinstance(exc, (ConnectionError, TimeoutError)):
         return f"cannot connect ({exc})"
-    module = type(exc).__module__ + "."
+    name, module = type(exc).__name__, type(exc).__module__ + "."
     if module.startswith(_NETWORK_MODULES):
-        return f"cannot connect ({type(exc).__name__}: {exc})"
+        what = "no usable credentials" if "Credentials" in name else "cannot connect"
+        return f"{what} ({name}: {exc})"
     if isinstance(exc, OSError):
         return str(exc) or type(exc).__name__
     return None
@@ -110,6 +110,11 @@ def _failures(action: str, location: str) -> Iterator[None]:
         raise StoreError(_scrub(f"cannot {action} {location}: {reason}")) from None
 
 
+def _partial_name(name: str) -> str:
+    """A file's name while it is written: hidden, unique, next to where it goes."""
+    return f".{name}.{uuid.uuid4().hex[:12]}.partial"
+
+
 @contextlib.contextmanager
 def open_write(location: str) -> Iterator[IO[bytes]]:
     """A binary file to write `location` through: it appears, whole, only when the block
@@ -118,20 +123,17 @@ def open_write(location: str) -> Iterator[IO[bytes]]:
     with _failures("write", location):
         if local is not None:
             local.parent.mkdir(parents=True, exist_ok=True)
-            handle, partial = tempfile.mkstemp(
-                dir=local.parent, prefix=f".{local.name}.", suffix=".partial"
-            )
+            partial = local.with_name(_partial_name(local.name))
             try:
-                with os.fdopen(handle, "wb") as file:
+                with partial.open("xb") as file:
                     yield file
                 os.replace(partial, local)
             finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(partial)
+                partial.unlink(missing_ok=True)
             return
         fs, path = _remote(location)
         parent, _, name = path.rpartition("/")
-        partial = f"{parent}/.{name}.{uuid.uuid4().hex[:12]}.partial"
+        partial = f"{parent}/{_partial_name(name)}"
         buffer = io.BytesIO()
         yield buffer
         try:
@@ -165,6 +167,7 @@ def read_bytes(location: str) -> bytes:
 
 
 def read_text(location: str) -> str:
+    """The file's text (UTF-8)."""
     return read_bytes(location).decode("utf-8")
 
 
