@@ -115,7 +115,7 @@ def monitoring():
         for d in found:
             print(
                 f"{d.model_name} v{d.model_version}: {d.share_drifted:.0%} of features drifted "
-                f"({', '.join(d.drifted_columns) or 'none'}); report: {d.report_path}"
+                f"({', '.join(d.drifted_columns) or 'none'}); report: {d.report_url}"
             )
         return [{"version": d.model_version, "share": d.share_drifted} for d in found]
 

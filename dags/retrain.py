@@ -86,8 +86,8 @@ def retrain():
         outcome = fail_clearly(run)
         # Shown as "MLflow run" / "MLflow model" links (plugins/nightscore_mlflow_links.py).
         ti = context["ti"]
-        ti.xcom_push(key="mlflow_run_url", value=outcome.model.run_url)
-        ti.xcom_push(key="mlflow_model_url", value=outcome.model.model_url)
+        ti.xcom_push(key="mlflow_run_url", value=outcome.model.run_url(SETTINGS))
+        ti.xcom_push(key="mlflow_model_url", value=outcome.model.model_url(SETTINGS))
         return outcome.model.to_json()
 
     @task(outlets=[CHAMPION])

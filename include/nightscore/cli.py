@@ -100,9 +100,8 @@ def _train(args: argparse.Namespace) -> int:
         return 1
     verb = "promoted to champion" if decision.applied else f"not promoted ({decision.decision})"
     print(f"{outcome.model.name} v{outcome.model.version} {verb}: {decision.reason}")
-    print(
-        f"trained in {outcome.seconds:.0f} s on {outcome.rows:,} flights; run: {outcome.model.run_url}"
-    )
+    run = outcome.model.run_url(settings)
+    print(f"trained in {outcome.seconds:.0f} s on {outcome.rows:,} flights; run: {run}")
     return 0
 
 

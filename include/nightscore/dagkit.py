@@ -122,9 +122,17 @@ def ingestion_tasks(kind: BatchKind, resolve: Callable[[datetime | None, Any], d
         on_failure_callback=[_missing, notify_failure],
     )
     def wait_for_batch(service_date: str) -> PokeReturnValue:
+        """Done when the batch is complete in the landing zone (and, for outcomes, its
+        schedule settled). The sensor is not retried, and its failure reports the batch as
+        missing: a store outage is therefore waited out poke by poke, up to the deadline."""
         from nightscore.ingest import ready_to_ingest
+        from nightscore.store import StoreError
 
-        ready = ready_to_ingest(kind, date.fromisoformat(service_date), SETTINGS)
+        try:
+            ready = ready_to_ingest(kind, date.fromisoformat(service_date), SETTINGS)
+        except StoreError as exc:
+            print(f"the landing zone cannot be read now; looking again at the next poke: {exc}")
+            ready = False
         return PokeReturnValue(is_done=ready)
 
     @task(task_id=f"validate_{kind}_batch")

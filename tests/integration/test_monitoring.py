@@ -11,7 +11,7 @@ from email import message_from_bytes, policy
 import pytest
 from sqlalchemy import text
 
-from nightscore import gate, scoring, training
+from nightscore import gate, links, scoring, store, training
 from nightscore.features import FEATURES
 from nightscore.monitoring import monitor, monitor_drift, monitor_rules
 from nightscore.monitoring.drift import HTML_MAX_BYTES
@@ -119,9 +119,17 @@ def test_a_day_is_measured_drift_stored_per_column_with_report_and_snapshot(sett
     assert sorted(run["drifted_columns"]) == sorted(
         r["column_name"] for r in monitored if r["drifted"]
     )
-    assert run["report"].endswith(f"drift_report_{day}.html")
-    with open(run["report"], "rb") as f:
-        html = f.read()
+    # analytics.drift shows the report's link; monitoring.reports also has its location.
+    key = f"drift/drift_report_{day}.html"
+    assert run["report"] == f"http://airflow.example:8080/nightscore/files/reports/{key}"
+    (report,) = rows(
+        settings,
+        "SELECT path, bytes FROM monitoring.reports WHERE kind = 'drift' AND service_date = :d",
+        d=day,
+    )
+    assert report["path"] == links.resolve(settings, "reports", key)
+    html = store.read_bytes(report["path"])
+    assert report["bytes"] == len(html)
     assert 100_000 < len(html) < HTML_MAX_BYTES and b"hist_route_rate" in html
 
     from evidently.ui.workspace import Workspace
@@ -190,5 +198,8 @@ def test_rules_alert_with_cooldown_and_ask_for_a_retrain_on_repeated_breaches(
     assert f"{value:.3f}" in body and "0.99" in body
     html = msg.get_body(("html",)).get_content()
     # The first day's alert links the run that raised it and the day's Evidently report.
-    assert RUN_URL in html and f"drift_report_{DAYS[0]}.html" in html
+    report = (
+        f"http://airflow.example:8080/nightscore/files/reports/drift/drift_report_{DAYS[0]}.html"
+    )
+    assert RUN_URL in html and report in html and "file://" not in html
     assert mine[0].html is not None and RUN_URL in mine[0].html.read_text()

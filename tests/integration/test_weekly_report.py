@@ -280,7 +280,10 @@ def test_the_weekly_report_reaches_the_stakeholders_with_chart_and_drift_report(
     [row] = _weekly_rows(week, WEEK_END)
     assert (row["status"], row["audience"], row["severity"]) == ("pending", "stakeholders", "info")
     assert row["details"]["flights_scored"] == expected["scored"]
-    assert row["details"]["report_url"].startswith("file://")
+    weekly_url = (
+        "http://127.0.0.1:8080/nightscore/files/reports/weekly/weekly_report_2013-02-10.html"
+    )
+    assert row["details"]["report_url"] == weekly_url
 
     result = send_pending(week)
 
@@ -339,19 +342,18 @@ def test_the_weekly_report_reaches_the_stakeholders_with_chart_and_drift_report(
     sunk_page = saved.html.read_text()
     assert "data:image/png;base64," in sunk_page and "cid:" not in sunk_page
 
-    # The on-disk copy, recorded in monitoring.reports.
+    # The copy in the store, recorded in monitoring.reports with its link.
     on_disk = Path(week.reports_dir) / "weekly" / "weekly_report_2013-02-10.html"
-    assert row["details"]["report_url"] == on_disk.resolve().as_uri()
     assert "data:image/png;base64," in on_disk.read_text()
     with engine_for(week).connect() as conn:
         recorded = conn.execute(
             text(
-                "SELECT path, bytes FROM monitoring.reports"
+                "SELECT path, url, bytes FROM monitoring.reports"
                 " WHERE kind = 'weekly' AND service_date = :d"
             ),
             {"d": WEEK_END},
         ).one()
-    assert (recorded.path, recorded.bytes) == (str(on_disk), on_disk.stat().st_size)
+    assert tuple(recorded) == (str(on_disk), weekly_url, on_disk.stat().st_size)
 
     # A re-run for the same week queues nothing and sends nothing.
     assert queue_weekly_report(WEEK_END, week) is None

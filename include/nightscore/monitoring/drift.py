@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nightscore import store
 from nightscore.features import FEATURES
 from nightscore.monitoring.drift_methods import (
     BY_EVIDENTLY_NAME,
@@ -130,7 +131,8 @@ def read_snapshot(report: dict[str, Any], kinds: dict[str, str]) -> dict[str, Co
 
 
 def save_html(snapshot: Any, path: str | Path) -> int:
-    """Write the day's HTML report; returns its size in bytes (see HTML_MAX_BYTES).
+    """Write the day's HTML report to the store; returns its size in bytes (see
+    HTML_MAX_BYTES).
 
     Evidently's page embeds its 3.5 MB JavaScript bundle, and 0.7 also writes every
     detail graph twice (inside the table widget, and in the page's graph map, which is
@@ -140,7 +142,7 @@ def save_html(snapshot: Any, path: str | Path) -> int:
     """
     html = compact_html(snapshot.get_html_str(as_iframe=False))
     data = html.encode("utf-8")
-    Path(path).write_bytes(data)
+    store.write_bytes(str(path), data)
     return len(data)
 
 

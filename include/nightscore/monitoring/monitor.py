@@ -84,8 +84,8 @@ class MonitorResult:
                 f"features drifted ({', '.join(d.drifted_columns) or 'none'}); mean score "
                 f"{d.mean_score:.3f} vs {d.reference_mean_score:.3f} in the reference"
             )
-            if d.report_path:
-                lines.append(f"  report: {d.report_path}")
+            if d.report_url:
+                lines.append(f"  report: {d.report_url}")
         lines += [f"  rule {c.line}" for c in self.checks]
         if self.retrain:
             lines.append(f"  retrain requested: {self.retrain.reason}")

@@ -3,9 +3,11 @@
 S's features and scores, for each model version that scored S, against the reference
 sample that version was trained with (Evidently, `drift.evidently_drift`), stored per
 column in `monitoring.drift` and summarised in `monitoring.drift_runs`. The champion's
-(the version that scored most flights) also gets the day's HTML report, recorded in
-`monitoring.reports`, and a snapshot in the Evidently workspace, so `evidently ui` shows
-the trend. A re-run replaces what it wrote for S.
+(the version that scored most flights) also gets the day's HTML report in the store
+(`{reports_dir}/drift/`), recorded in `monitoring.reports` with its public link, and a
+snapshot in the Evidently workspace, so `evidently ui` shows the trend. The workspace is
+a folder in the store too: Evidently opens it through fsspec, so `s3://...` works as a
+local folder does. A re-run replaces what it wrote for S.
 """
 
 from __future__ import annotations
@@ -14,12 +16,11 @@ import dataclasses
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, text
 
-from nightscore import sql
+from nightscore import links, sql, store
 from nightscore.features import FEATURES, KEY_COLUMNS
 from nightscore.monitoring.report_store import record_report
 
@@ -68,7 +69,9 @@ class DriftSummary:
     score_drifted: bool | None
     mean_score: float
     reference_mean_score: float
-    report_path: str | None = None
+    report_path: str | None = None  # where the HTML report is in the store
+    report_url: str | None = None  # its public link
+    report_bytes: int | None = None
 
     @property
     def score_mean_shift(self) -> float:
@@ -168,21 +171,33 @@ def measure_drift(
             result, version, float(reference["score"].mean()), float(current["score"].mean())
         )
         if rank == 0 and html:
-            folder = Path(settings.reports_dir) / "drift"
-            folder.mkdir(parents=True, exist_ok=True)
-            report_path = folder / f"drift_report_{service_date}.html"
-            save_html(result.snapshot, report_path)
-            summary = dataclasses.replace(summary, report_path=str(report_path))
+            location = drift_report_location(settings, service_date)
+            size = save_html(result.snapshot, location)
+            summary = dataclasses.replace(
+                summary,
+                report_path=location,
+                report_url=links.file_url(settings, location),
+                report_bytes=size,
+            )
         if rank == 0 and workspace:
             add_to_workspace(settings, result.snapshot, service_date)
         with engine.begin() as conn:
-            store_drift(conn, service_date, summary, result)
+            store_drift(conn, settings, service_date, summary, result)
         summaries.append(summary)
     return summaries
 
 
+def drift_report_location(settings: Settings, service_date: date) -> str:
+    """Where the day's HTML drift report is written in the store."""
+    return f"{settings.reports_dir.rstrip('/')}/drift/drift_report_{service_date}.html"
+
+
 def store_drift(
-    conn: Connection, service_date: date, summary: DriftSummary, result: DriftResult
+    conn: Connection,
+    settings: Settings,
+    service_date: date,
+    summary: DriftSummary,
+    result: DriftResult,
 ) -> None:
     """Replace S's drift rows for the summary's model version (and its report row; a run
     without a report keeps the link to the one written before)."""
@@ -194,11 +209,7 @@ def store_drift(
         ).scalar()
     if summary.report_path:
         report_id = record_report(
-            conn,
-            "drift",
-            service_date,
-            summary.report_path,
-            Path(summary.report_path).stat().st_size,
+            conn, settings, "drift", service_date, summary.report_path, summary.report_bytes or 0
         )
     key = {"day": service_date, "name": summary.model_name, "version": summary.model_version}
     conn.execute(text(sql.load("monitoring/drift_runs_delete")), key)
@@ -240,9 +251,11 @@ def store_drift(
 
 def add_to_workspace(settings: Settings, snapshot: Any, service_date: date) -> None:
     """Put S's snapshot in the Evidently workspace (replacing an earlier one of S), with a
-    dashboard of the drift share and the score's drift, for `evidently ui`."""
+    dashboard of the drift share and the score's drift, for `evidently ui`. The workspace
+    may be a store URL: Evidently reaches it through fsspec, configured as the store is."""
     from evidently.ui.workspace import Workspace
 
+    store.apply_env()
     workspace = Workspace(settings.evidently_workspace)
     found = workspace.search_project(EVIDENTLY_PROJECT)
     if found:

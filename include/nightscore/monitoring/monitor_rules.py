@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, text
@@ -51,7 +50,7 @@ class DayNumbers:
     model_name: str
     model_version: int
     metrics: dict[str, float | None] = field(default_factory=dict)
-    report_path: str | None = None
+    report_url: str | None = None  # the public link of the day's drift report
 
 
 def day_numbers(conn: Connection, service_date: date, model_name: str) -> DayNumbers:
@@ -73,7 +72,7 @@ def day_numbers(conn: Connection, service_date: date, model_name: str) -> DayNum
             "score_mean_shift": abs(row["mean_score"] - row["reference_mean_score"]),
             **{m: row[m] for m in ("roc_auc", "pr_auc", "precision", "recall", "f1")},
         },
-        report_path=row["report_path"],
+        report_url=row["report_url"],
     )
 
 
@@ -167,8 +166,8 @@ def _details(
         "comparison": rule.comparison,
         "model_version": numbers.model_version,
     }
-    if numbers.report_path:
-        details["report_url"] = Path(numbers.report_path).resolve().as_uri()
+    if numbers.report_url:
+        details["report_url"] = numbers.report_url
     if run_url:
         details["airflow_url"] = run_url
     return details

@@ -8,9 +8,9 @@ the alerts of the week. The latest Evidently drift report of the week is attache
 In layers, so that the rendering is tested without a warehouse: `report_data.gather`
 (queries, DataFrames in, a `report_model.WeeklyReport` out), the pure renderers
 (`report_render.render_text` and `render_html`, `report_chart.trend_chart`, and
-`build_email` here), and `queue_weekly_report`, which writes the HTML copy to the reports
-folder, records it in `monitoring.reports` and queues the prebuilt email in the outbox
-(idempotent on the week: a re-run queues nothing).
+`build_email` here), and `queue_weekly_report`, which writes the HTML copy to the store
+(`{reports_dir}/weekly/`), records it in `monitoring.reports` with its public link and
+queues the prebuilt email in the outbox (idempotent on the week: a re-run queues nothing).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import logging
 from datetime import date
 from email.message import EmailMessage
 from email.utils import formatdate
-from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+from nightscore import links, store
 from nightscore.monitoring.report_chart import data_uri, trend_chart
 from nightscore.monitoring.report_data import gather
 from nightscore.monitoring.report_model import RULE, WeeklyReport
@@ -63,15 +63,9 @@ def build_email(
     return msg
 
 
-def report_path(week_end: date, settings: Settings) -> Path:
-    return Path(settings.reports_dir) / "weekly" / f"weekly_report_{week_end.isoformat()}.html"
-
-
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_bytes(data)
-    partial.replace(path)
+def report_location(week_end: date, settings: Settings) -> str:
+    """Where the week's HTML copy is written in the store."""
+    return f"{settings.reports_dir.rstrip('/')}/weekly/weekly_report_{week_end.isoformat()}.html"
 
 
 def queue_weekly_report(week_end: date, settings: Settings) -> int | None:
@@ -87,22 +81,22 @@ def queue_weekly_report(week_end: date, settings: Settings) -> int | None:
     report = gather(week_end, settings)
     chart = trend_chart(report.days, report.roc_auc_floor)
     attachment = (
-        Path(report.drift_report.path).read_bytes() if report.drift_report is not None else None
+        store.read_bytes(report.drift_report.path) if report.drift_report is not None else None
     )
     page = render_html(report, data_uri(chart)).encode("utf-8")
-    path = report_path(week_end, settings)
-    _write(path, page)
+    location = report_location(week_end, settings)
+    store.write_bytes(location, page)
     msg = build_email(report, chart, attachment)
     raw = msg.as_bytes()
     plain = render_text(report)
     details = {
         **report.kpis(),
-        "report_url": path.resolve().as_uri(),
+        "report_url": links.file_url(settings, location),
         "chart_bytes": len(chart),
         "message_bytes": len(raw),
     }
     with engine_for(settings).begin() as conn:
-        record_report(conn, "weekly", week_end, path, len(page))
+        record_report(conn, settings, "weekly", week_end, location, len(page))
         alert_id = raise_alert(
             conn,
             rule=RULE,
@@ -119,7 +113,7 @@ def queue_weekly_report(week_end: date, settings: Settings) -> int | None:
     logger.info(
         "weekly report %s: %s (%s bytes with attachments)%s",
         week_end,
-        path,
+        location,
         f"{len(raw):,}",
         "" if alert_id else ", already queued",
     )

@@ -8,13 +8,11 @@ import logging
 import math
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Connection, TextClause, text
 
-from nightscore import sql
+from nightscore import sql, store
 from nightscore.metrics import Metrics, classification_metrics
 from nightscore.monitoring.report_model import (
     MIN_ROUTE_FLIGHTS,
@@ -163,13 +161,6 @@ def strongest_drift(rows: Sequence[dict[str, Any]]) -> tuple[DriftedFeature, ...
     return tuple(sorted(features, key=lambda f: (-f.days_drifted, f.feature)))
 
 
-def _local_path(path: str) -> Path:
-    """A report path as stored: a plain path or a file:// URI."""
-    if path.startswith("file://"):
-        return Path(unquote(urlsplit(path).path))
-    return Path(path)
-
-
 def _frame(conn: Connection, model: str, first: date, last: date) -> pd.DataFrame:
     import pandas as pd
 
@@ -236,11 +227,9 @@ def gather(week_end: date, settings: Settings) -> WeeklyReport:
         )
     drift_report = None
     if drift_row is not None:
-        path = _local_path(drift_row["path"])
-        if path.is_file():
-            drift_report = DriftReportFile(
-                drift_row["service_date"], str(path), path.stat().st_size
-            )
+        path = drift_row["path"]
+        if store.exists(path):
+            drift_report = DriftReportFile(drift_row["service_date"], path, drift_row["bytes"])
         else:
             logger.warning("the drift report of %s is gone: %s", drift_row["service_date"], path)
     floor = load_rules(settings).get("roc_auc_floor")

@@ -2,25 +2,26 @@
 
 Each batch gets its own small static site, built by GX's own SiteBuilder from the
 ephemeral context that validated it (so the site holds exactly that batch's suites and
-results):
+results), in a temporary folder, then published to the store (`store.put_folder`):
 
-    {data_docs_root}/{kind}/service_date={date}/{checksum[:12]}/index.html
+    {data_docs_root}/{kind}/service_date={date}/{checksum[:12]}/summary.html
+    {data_docs_root}/{kind}/service_date={date}/{checksum[:12]}/index.html, validations/...
 
-A local root is written in place; any other fsspec URL (s3://...) is built in a
-temporary folder and uploaded. Re-validating the same bytes replaces the same folder.
+Re-validating the same bytes replaces the same folder.
 """
 
 from __future__ import annotations
 
 import html
-import shutil
 import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+
+from nightscore import store
 
 SITE_NAME = "nightscore"
+SUMMARY = "summary.html"
 
 # GX copies ~4 MB of images and fonts into every site; its pages inline their styles and
 # use only the favicon, so the rest would cost 4 MB per batch for nothing.
@@ -34,53 +35,30 @@ def batch_docs_location(root: str, kind: str, service_date: date, checksum: str)
     )
 
 
-def build_data_docs(context: Any, location: str) -> str:
-    """Build the context's Data Docs into `location`; returns the URL of its index.html."""
-    local = _local_path(location)
-    if local is not None:
-        if local.exists():
-            shutil.rmtree(local)
-        _build_site(context, local)
-        return (local / "index.html").resolve().as_uri()
-
-    import fsspec
-
-    fs, _, _ = fsspec.get_fs_token_paths(location)
-    with tempfile.TemporaryDirectory(prefix="nightscore-docs-") as tmp:
-        _build_site(context, Path(tmp))
-        if fs.exists(location):
-            fs.rm(location, recursive=True)
-        fs.put(tmp.rstrip("/") + "/", location, recursive=True)
-    return location.rstrip("/") + "/index.html"
-
-
 def publish_docs(context: Any | None, location: str, report: Any) -> str:
-    """Write a batch's docs into `location`; returns the URL to record in `ops`.
+    """Write a batch's docs into the store folder `location`; returns the store location
+    of the page to link to, its summary.
 
     Two things are written. GX's own site, built from the results of the parts that
     parsed. Its index lists them with JavaScript fetched from a CDN, so it is blank
     offline. And `summary.html`, a self-contained page: the verdict, every expectation
     with its outcome and examples, parse problems that never reached GX, and links to
-    GX's page for each part. The summary is what `ops` links to.
+    GX's page for each part. The summary is published last.
     """
-    has_site = context is not None
-    if has_site:
-        build_data_docs(context, location)
-    page = location.rstrip("/") + "/summary.html"
-    links = _validation_pages(location) if has_site else {}
-    _write_text(page, _summary_page(report, links))
-    local = _local_path(page)
-    return local.resolve().as_uri() if local is not None else page
+    with tempfile.TemporaryDirectory(prefix="nightscore-docs-") as tmp:
+        folder = Path(tmp)
+        if context is not None:
+            _build_site(context, folder)
+        links = _validation_pages(folder)
+        (folder / SUMMARY).write_text(_summary_page(report, links), encoding="utf-8")
+        return store.put_folder(folder, location, linked=SUMMARY)
 
 
-def _validation_pages(location: str) -> dict[str, str]:
+def _validation_pages(site: Path) -> dict[str, str]:
     """GX's validation result page of each part, relative to the site's folder."""
-    local = _local_path(location)
-    if local is None:
-        return {}
     return {
-        page.relative_to(local / "validations").parts[0]: page.relative_to(local).as_posix()
-        for page in sorted(local.glob("validations/**/*.html"))
+        page.relative_to(site / "validations").parts[0]: page.relative_to(site).as_posix()
+        for page in sorted(site.glob("validations/**/*.html"))
     }
 
 
@@ -122,18 +100,6 @@ def _summary_page(report: Any, links: dict[str, str]) -> str:
     )
 
 
-def _write_text(path: str, text: str) -> None:
-    local = _local_path(path)
-    if local is not None:
-        local.parent.mkdir(parents=True, exist_ok=True)
-        local.write_text(text, encoding="utf-8")
-        return
-    import fsspec
-
-    with fsspec.open(path, "w", encoding="utf-8") as handle:
-        handle.write(text)
-
-
 def _build_site(context: Any, folder: Path) -> None:
     context.add_data_docs_site(
         SITE_NAME,
@@ -163,12 +129,3 @@ def _prune_static(static: Path) -> None:
                 path.rmdir()
         else:
             path.unlink()
-
-
-def _local_path(location: str) -> Path | None:
-    parsed = urlparse(location)
-    if parsed.scheme == "file":
-        return Path(parsed.path)
-    if not parsed.scheme or len(parsed.scheme) == 1:  # a plain path (C:\ on Windows)
-        return Path(location)
-    return None

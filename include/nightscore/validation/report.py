@@ -62,7 +62,8 @@ class ValidationReport:
     rows: dict[str, int]  # rows per part (0 when unparseable)
     outcomes: list[ExpectationOutcome]
     frames: dict[str, pd.DataFrame] | None  # parsed, typed frames when parsing succeeded
-    data_docs_url: str | None = None
+    data_docs_location: str | None = None  # the Data Docs summary page in the store
+    data_docs_url: str | None = None  # its public link (`links.file_url`)
 
     @property
     def success(self) -> bool:
@@ -107,6 +108,7 @@ class ValidationReport:
             "failures": len(self.failures),
             "warnings": len(self.warnings),
             "summary": self.summary(),
+            "data_docs_location": self.data_docs_location,
             "data_docs_url": self.data_docs_url,
             "outcomes": [
                 {**asdict(o), "examples": [to_jsonable(v) for v in o.examples]}

@@ -13,7 +13,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from nightscore.contract import BATCH_FILES, BatchKind
-from nightscore.landing import read_bytes
+from nightscore.store import read_bytes
 from nightscore.validation.docs import batch_docs_location, publish_docs
 from nightscore.validation.parsing import ParsedPart, parse_part, unparseable
 from nightscore.validation.report import (
@@ -48,8 +48,9 @@ def validate_batch(
 ) -> ValidationReport:
     """Validate the files of a `kind` batch for `service_date`; never raises on bad data.
 
-    `paths` maps part name to a local path or fsspec URL. When `data_docs_root` is given,
-    GX Data Docs for the results are written below it and linked from the report.
+    `paths` maps part name to a location in the store. When `data_docs_root` is given,
+    GX Data Docs for the results are written below it, and the report holds the store
+    location of their summary page (`data_docs_location`; the caller makes its link).
     """
     parsed = parse_batch(kind, paths)
     report = ValidationReport(
@@ -76,7 +77,7 @@ def validate_batch(
     if data_docs_root:
         location = batch_docs_location(data_docs_root, kind, service_date, report.checksum)
         try:
-            report.data_docs_url = publish_docs(context, location, report) or None
+            report.data_docs_location = publish_docs(context, location, report)
         except Exception:  # the verdict stands without its docs; never lose it to them
             logger.warning("could not build Data Docs at %s", location, exc_info=True)
     return report
@@ -124,7 +125,7 @@ def _read(path: str | None) -> tuple[bytes | None, str | None]:
         return read_bytes(path), None
     except FileNotFoundError:
         return None, None
-    except (OSError, ValueError) as exc:  # permissions, a folder, an unreachable store
+    except (OSError, ValueError) as exc:  # a folder; an unreachable store raises StoreError
         return None, f"{type(exc).__name__}: {exc}"
 
 

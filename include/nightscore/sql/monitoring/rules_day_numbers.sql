@@ -1,7 +1,7 @@
 -- What the alert rules look at for the day, from the champion's (most flights) drift
 -- run and its overall performance (NULL without outcomes).
 SELECT d.model_name, d.model_version, d.share_drifted, d.mean_score, d.reference_mean_score,
-       r.path AS report_path, p.roc_auc, p.pr_auc, p.precision, p.recall, p.f1
+       r.url AS report_url, p.roc_auc, p.pr_auc, p.precision, p.recall, p.f1
 FROM monitoring.drift_runs d
 LEFT JOIN monitoring.reports r USING (report_id)
 LEFT JOIN monitoring.performance p
