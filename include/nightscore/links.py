@@ -64,6 +64,22 @@ def dag_run_url(settings: Settings, dag_id: str, run_id: str) -> str:
     return f"{dag_url(settings, dag_id)}/runs/{quote(run_id, safe='')}"
 
 
+def task_url(
+    settings: Settings,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    *,
+    try_number: int | None = None,
+    map_index: int | None = None,
+) -> str:
+    """A task instance's page (its log) in the Airflow UI."""
+    url = f"{dag_run_url(settings, dag_id, run_id)}/tasks/{quote(task_id)}"
+    if map_index is not None and map_index >= 0:
+        url += f"/mapped/{map_index}"
+    return url + (f"?try_number={try_number}" if try_number else "")
+
+
 def mlflow_run_url(settings: Settings, experiment_id: str, run_id: str) -> str:
     return f"{settings.mlflow_link_base}/#/experiments/{experiment_id}/runs/{run_id}"
 

@@ -16,10 +16,13 @@ from nightscore_dev.stack import free_port
 pytestmark = pytest.mark.integration
 
 RUN_ID = "scheduled__2013-02-11T22:00:00+00:00"
+PUBLIC = "https://airflow.example"
 LOG_URL = (
-    "http://127.0.0.1:8080/dags/nightly_scoring/runs/scheduled__2013-02-11T22%3A00%3A00%2B00%3A00"
+    f"{PUBLIC}/dags/nightly_scoring/runs/scheduled__2013-02-11T22%3A00%3A00%2B00%3A00"
     "/tasks/publish_predictions?try_number=3"
 )
+# What Airflow's own `ti.log_url` says on a worker without a base URL: no browser opens it.
+INTERNAL_LOG_URL = LOG_URL.replace(PUBLIC, "http://localhost:8080")
 
 
 def failure_context(try_number: int = 3, exception: BaseException | str | None = None) -> dict:
@@ -29,7 +32,7 @@ def failure_context(try_number: int = 3, exception: BaseException | str | None =
         run_id=RUN_ID,
         try_number=try_number,
         map_index=-1,
-        log_url=LOG_URL,
+        log_url=INTERNAL_LOG_URL,
         xcom_pull=lambda task_ids: "2013-02-12" if task_ids == "resolve_service_date" else None,
     )
     return {
@@ -55,8 +58,9 @@ def alerts(settings) -> list[dict]:
 
 
 def test_a_failed_task_queues_one_critical_alert(fresh_warehouse):
-    task_failure_callback(failure_context(), settings=fresh_warehouse)
-    task_failure_callback(failure_context(try_number=4), settings=fresh_warehouse)  # cleared
+    settings = fresh_warehouse.replace(public_airflow_url=PUBLIC)
+    task_failure_callback(failure_context(), settings=settings)
+    task_failure_callback(failure_context(try_number=4), settings=settings)  # cleared
 
     [alert] = alerts(fresh_warehouse)
     assert alert["rule"] == "dag_failed"
@@ -66,7 +70,8 @@ def test_a_failed_task_queues_one_critical_alert(fresh_warehouse):
     assert alert["dedup_key"] == f"dag_failed:nightly_scoring:{RUN_ID}:publish_predictions"
     assert alert["subject"] == "[nightscore] nightly_scoring: task publish_predictions failed"
     assert "ValueError: could not publish 2013-02-12: lock timeout" in alert["body"]
-    assert LOG_URL in alert["body"]
+    assert LOG_URL in alert["body"]  # the public address, not Airflow's internal one
+    assert "localhost" not in alert["body"]
     assert alert["details"] == {
         "dag_id": "nightly_scoring",
         "task_id": "publish_predictions",
@@ -89,6 +94,7 @@ def test_a_mapped_task_and_a_string_exception(fresh_warehouse):
     assert alert["service_date"] == date(2013, 3, 1)  # a manual run's param wins
     assert alert["subject"].endswith("task publish_predictions[1] failed")
     assert alert["details"]["map_index"] == 1
+    assert alert["details"]["log_url"].endswith("/tasks/publish_predictions/mapped/1?try_number=3")
     assert alert["details"]["exception"] == "Task received SIGTERM"
 
 

@@ -13,6 +13,8 @@ import traceback
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from nightscore import links
+
 if TYPE_CHECKING:
     from nightscore.config import Settings
 
@@ -31,28 +33,28 @@ def task_failure_callback(context: Any, settings: Settings | None = None) -> Non
         logger.exception("could not queue the task failure alert")
 
 
-def failure_details(context: Any) -> dict[str, Any]:
-    """What the alert says about the failure, from the callback's context."""
+def failure_details(context: Any, settings: Settings) -> dict[str, Any]:
+    """What the alert says about the failure, from the callback's context; its links are
+    built from the public Airflow address (`links`), as a browser on any host opens them."""
     ti = context.get("ti") or context.get("task_instance")
     run_id = context.get("run_id") or getattr(ti, "run_id", None)
-    try:
-        log_url = getattr(ti, "log_url", None)
-    except Exception:  # the property needs Airflow's config; the alert matters more
-        log_url = None
+    dag_id, task_id = getattr(ti, "dag_id", None), getattr(ti, "task_id", None)
+    try_number, map_index = getattr(ti, "try_number", None), getattr(ti, "map_index", None)
     details: dict[str, Any] = {
-        "dag_id": getattr(ti, "dag_id", None),
-        "task_id": getattr(ti, "task_id", None),
+        "dag_id": dag_id,
+        "task_id": task_id,
         "run_id": run_id,
-        "try_number": getattr(ti, "try_number", None),
+        "try_number": try_number,
         "exception": _exception_text(context.get("exception")),
-        "log_url": log_url,
     }
-    map_index = getattr(ti, "map_index", None)
     if map_index is not None and map_index >= 0:
         details["map_index"] = map_index
-    if log_url and "/tasks/" in log_url:
-        # Airflow's own base URL, from the log link: .../dags/D/runs/R/tasks/T?try_number=N
-        details["airflow_url"] = log_url.split("/tasks/", 1)[0]
+    if dag_id and run_id:
+        details["airflow_url"] = links.dag_run_url(settings, dag_id, run_id)
+        if task_id:
+            details["log_url"] = links.task_url(
+                settings, dag_id, run_id, task_id, try_number=try_number, map_index=map_index
+            )
     return {key: value for key, value in details.items() if value is not None}
 
 
@@ -62,7 +64,7 @@ def _queue_failure(context: Any, settings: Settings | None) -> None:
     from nightscore.warehouse.db import engine_for
 
     settings = settings or load_settings()
-    details = failure_details(context)
+    details = failure_details(context, settings)
     dag_id = details.get("dag_id", "?")
     task_id = details.get("task_id", "?")
     run_id = details.get("run_id", "?")

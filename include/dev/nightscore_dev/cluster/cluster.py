@@ -189,6 +189,7 @@ def _worker_env(control: dict[str, str]) -> dict[str, str]:
         "AIRFLOW__CORE__LOAD_EXAMPLES",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
         "AIRFLOW__CORE__HOSTNAME_CALLABLE",
+        "AIRFLOW__API__BASE_URL",  # Airflow's own links (ti.log_url)
         "AIRFLOW__CELERY__BROKER_URL",
         "AIRFLOW__CELERY__RESULT_BACKEND",
         "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT",
