@@ -50,8 +50,8 @@ format: venv ## apply ruff's fixes and formatting
 test: venv ## the whole suite, against a real Postgres
 	$(BIN)/python -m pytest
 
-demo: venv ## start the platform and replay a window of days through the scheduler
-	$(BIN)/nightscore-dev demo
+demo: venv ## start the platform and replay a window of days through the scheduler (EXECUTOR=celery: Redis and two Celery workers)
+	$(BIN)/nightscore-dev demo $(if $(EXECUTOR),--executor $(EXECUTOR))
 
 stop: ## stop what `make demo` started
 	@if [ -x $(BIN)/nightscore-dev ]; then $(BIN)/nightscore-dev stop; else echo "nothing to stop"; fi
