@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Mapping
+from functools import partial
+from pathlib import Path
 
 from nightscore_dev.stack.airflow import airflow_command
 from nightscore_dev.stack.paths import CELERY_WORKERS, COMPONENTS, REDIS, StatePaths
@@ -149,25 +152,28 @@ def start_workers(paths: StatePaths, env: Mapping[str, str], ports: Ports) -> di
     return pids
 
 
+def _ready(log: Path) -> bool:
+    """Whether a worker's log says, since its last start, that it is ready."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return " ready." in text.rsplit("\n--- starting ", 1)[-1]  # see start_detached
+
+
 def wait_for_workers(paths: StatePaths, timeout_s: float = WORKER_START_TIMEOUT_S) -> float:
     """Wait until each worker's log says it is ready (connected, consuming)."""
-    waited = 0.0
+    started = time.monotonic()
     for name in CELERY_WORKERS:
-        log = paths.log(name)
-
-        def ready(log=log) -> bool:
-            # This start's part of the log only (start_detached appends a marker).
-            text = log.read_text(errors="replace") if log.exists() else ""
-            return " ready." in text.rsplit("\n--- starting ", 1)[-1]
-
-        waited += wait_until(
-            ready,
+        wait_until(
+            partial(_ready, paths.log(name)),
             timeout_s=timeout_s,
-            log=log,
-            alive=lambda name=name: component_pid(paths, name) is not None,
+            log=paths.log(name),
+            alive=partial(_running, paths, name),
             what=f"the Celery worker {name}",
         )
-    return waited
+    return time.monotonic() - started
+
+
+def _running(paths: StatePaths, name: str) -> bool:
+    return component_pid(paths, name) is not None
 
 
 _TASK_HOSTS = """
