@@ -7,8 +7,9 @@
 #   2. the platform's own MinIO user, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, exists
 #      with read-write access; the root credentials stay with MinIO and this script
 #
-# The minio/mc image has a POSIX shell, no bash. mc reads the server and its credentials
-# from MC_HOST_<alias>, built here, so no secret appears on a command line.
+# The minio/mc image has a POSIX shell, no bash. mc reads the server and the root
+# credentials from MC_HOST_<alias>, built here, so those never appear on a command line;
+# the platform user's secret is an argument of `mc admin user add`, in this container only.
 set -eu
 
 for name in MINIO_ROOT_USER MINIO_ROOT_PASSWORD AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY \
