@@ -33,16 +33,13 @@ COPY --chown=50000:0 docker/airflow/init.sh ${AIRFLOW_HOME}/scripts/init.sh
 
 # Folders that compose mounts volumes on. Made here, owned by airflow, so that a new
 # named volume takes their owner and the non-root services can write to it.
-#   state      landing zone, Data Docs, the UI's passwords file
-#   evidently  the Evidently workspace (snapshots the monitoring DAG writes, the UI shows)
-#   reports    HTML reports of the monitoring DAG
+#   state      the UI's passwords file; also the store's root when NIGHTSCORE_STORE_URL
+#              is unset (compose sets it to the object store: landing zone, Data Docs,
+#              reports and the Evidently workspace are there)
 #   mlflow-artifacts   what the MLflow server stores and serves
 #   logs       task logs, which the API server reads from the same volume
-RUN mkdir -p "${AIRFLOW_HOME}/state" "${AIRFLOW_HOME}/evidently" "${AIRFLOW_HOME}/reports" \
-        "${AIRFLOW_HOME}/mlflow-artifacts" "${AIRFLOW_HOME}/logs"
+RUN mkdir -p "${AIRFLOW_HOME}/state" "${AIRFLOW_HOME}/mlflow-artifacts" "${AIRFLOW_HOME}/logs"
 ENV NIGHTSCORE_STATE_DIR=/opt/airflow/state \
-    NIGHTSCORE_EVIDENTLY_WORKSPACE=/opt/airflow/evidently \
-    NIGHTSCORE_REPORTS_DIR=/opt/airflow/reports \
     DO_NOT_TRACK=1 \
     MLFLOW_DISABLE_TELEMETRY=true
 

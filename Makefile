@@ -55,8 +55,8 @@ test: venv ## the whole suite, against a real Postgres
 test-distributed: venv ## two nights on Celery workers on hosts of their own, a worker killed, every link fetched
 	$(BIN)/python -m nightscore_dev.cluster
 
-demo: venv ## start the platform and replay a window of days through the scheduler
-	$(BIN)/nightscore-dev demo
+demo: venv ## start the platform and replay a window of days through the scheduler (EXECUTOR=celery: Redis and two Celery workers)
+	$(BIN)/nightscore-dev demo $(if $(EXECUTOR),--executor $(EXECUTOR))
 
 stop: ## stop what `make demo` started
 	@if [ -x $(BIN)/nightscore-dev ]; then $(BIN)/nightscore-dev stop; else echo "nothing to stop"; fi

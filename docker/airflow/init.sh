@@ -3,7 +3,8 @@
 # need, then exits; they start only once it has exited 0. Every step is idempotent, so
 # it runs again on every `docker compose up` and applies a changed .env.
 #
-#   1. the shared folders exist and are writable
+#   1. the shared folder exists and is writable (the landing zone, Data Docs, reports
+#      and the Evidently workspace are in the object store: minio-init prepares it)
 #   2. airflow db migrate         Airflow's metadata database
 #   3. nightscore db upgrade      the warehouse: roles, schemas (Alembic), reference data
 #   4. connections                one per INIT_CONN_<ID> variable (smtp_default, ...)
@@ -19,17 +20,15 @@ require() {
         fi
     done
 }
-require NIGHTSCORE_STATE_DIR NIGHTSCORE_EVIDENTLY_WORKSPACE NIGHTSCORE_REPORTS_DIR \
-    NIGHTSCORE_AIRFLOW_PASSWORD AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE
+require NIGHTSCORE_STATE_DIR NIGHTSCORE_AIRFLOW_PASSWORD \
+    AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE
 
-echo "airflow-init: 1/5 shared folders"
-for dir in "$NIGHTSCORE_STATE_DIR" "$NIGHTSCORE_EVIDENTLY_WORKSPACE" "$NIGHTSCORE_REPORTS_DIR"; do
-    mkdir -p "$dir"
-    if [ ! -w "$dir" ]; then
-        echo "airflow-init: $dir is not writable by $(id -un) (uid $(id -u)); remove its volume and start again" >&2
-        exit 1
-    fi
-done
+echo "airflow-init: 1/5 shared folder"
+mkdir -p "$NIGHTSCORE_STATE_DIR"
+if [ ! -w "$NIGHTSCORE_STATE_DIR" ]; then
+    echo "airflow-init: $NIGHTSCORE_STATE_DIR is not writable by $(id -un) (uid $(id -u)); remove its volume and start again" >&2
+    exit 1
+fi
 
 echo "airflow-init: 2/5 airflow db migrate"
 airflow db migrate

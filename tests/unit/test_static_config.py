@@ -32,9 +32,19 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 AIRFLOW_HOME = "/opt/airflow"  # the base image's
 
-AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer", "celery-worker")
+CELERY_WORKERS = ("celery-worker-1", "celery-worker-2")
+AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer", *CELERY_WORKERS)
 # The services that run Airflow tasks: the scheduler (LocalExecutor), Celery workers.
-TASK_RUNNERS = ("scheduler", "celery-worker")
+TASK_RUNNERS = ("scheduler", *CELERY_WORKERS)
+# Services that run once and exit; the others wait for them to have exited 0.
+ONE_SHOT = ("airflow-init", "minio-init")
+# What compose requires from .env without it being a secret: names, public addresses.
+REQUIRED_NAMES = ("MINIO_ROOT_USER", "AWS_ACCESS_KEY_ID")
+PUBLIC_URLS = (
+    "NIGHTSCORE_PUBLIC_AIRFLOW_URL",
+    "NIGHTSCORE_PUBLIC_MLFLOW_URL",
+    "NIGHTSCORE_PUBLIC_EVIDENTLY_URL",
+)
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|FERNET_KEY|TOKEN")
 # The locks: the image's (pyproject.toml's [project.dependencies]) and the developers'
 # (its dependency group `dev`, which adds to the first).
@@ -161,11 +171,17 @@ def interpolate_all(node: Any, env: dict[str, str]) -> Any:
 
 
 def filled_env_example() -> dict[str, str]:
-    """The .env a user writes from .env.example: its values, the empty secrets filled in."""
+    """The .env a user writes from .env.example: its values, the empty secrets, names and
+    public addresses that compose requires filled in."""
     env = dict(env_example())
     for name, value in env.items():
-        if SECRET_NAME.search(name) and not value:
+        if value:
+            continue
+        if SECRET_NAME.search(name) or name in REQUIRED_NAMES:
             env[name] = f"test-{name.lower().replace('_', '-')}"
+        elif name in PUBLIC_URLS:
+            host = name.removeprefix("NIGHTSCORE_PUBLIC_").removesuffix("_URL").lower()
+            env[name] = f"https://{host}.nightscore.example"
     return env
 
 
@@ -483,8 +499,10 @@ def test_compose_runs_the_whole_platform() -> None:
         "mlflow",
         "mailpit",
         "evidently-ui",
+        "minio",
+        "minio-init",
         "redis",
-        "celery-worker",
+        *CELERY_WORKERS,
     }
     for name in (*AIRFLOW_COMPONENTS, "airflow-init", "mlflow", "evidently-ui"):
         assert service(name)["build"] == ".", name
@@ -493,7 +511,7 @@ def test_compose_runs_the_whole_platform() -> None:
 
 def test_every_long_running_service_has_a_healthcheck() -> None:
     for name, spec in compose()["services"].items():
-        if name == "airflow-init":
+        if name in ONE_SHOT:
             assert spec["restart"] == "no" and "healthcheck" not in spec
             continue
         test = spec.get("healthcheck", {}).get("test")
@@ -506,7 +524,7 @@ def test_services_wait_for_what_they_need() -> None:
         depends_on = spec.get("depends_on", {})
         assert isinstance(depends_on, dict), f"{name}: depends_on without conditions"
         for dependency, how in depends_on.items():
-            if dependency == "airflow-init":
+            if dependency in ONE_SHOT:
                 assert how["condition"] == "service_completed_successfully", name
             else:
                 assert how["condition"] == "service_healthy", (name, dependency)
@@ -516,23 +534,39 @@ def test_services_wait_for_what_they_need() -> None:
     for name in AIRFLOW_COMPONENTS:
         assert "airflow-init" in services[name]["depends_on"], name
     for name in TASK_RUNNERS:
-        assert {"mlflow", "mailpit"} <= set(services[name]["depends_on"]), name
+        assert {"mlflow", "mailpit", "minio-init"} <= set(services[name]["depends_on"]), name
+    # Whatever reads or writes the store waits for its bucket and user.
+    for name in ("api-server", "evidently-ui"):
+        assert "minio-init" in services[name]["depends_on"], name
+    assert "minio" in services["minio-init"]["depends_on"]
 
 
-def test_celery_profile_adds_redis_and_a_worker() -> None:
+def test_celery_profile_adds_redis_and_two_workers_on_two_hosts() -> None:
     services = compose()["services"]
     profiled = {name for name, spec in services.items() if spec.get("profiles")}
-    assert profiled == {"redis", "celery-worker"}
+    assert profiled == {"redis", *CELERY_WORKERS}
     assert all(services[name]["profiles"] == ["celery"] for name in profiled)
     # A service outside the profile may wait for one inside it, but must not require it.
     for name, spec in services.items():
         for dependency, how in spec.get("depends_on", {}).items():
             if dependency in profiled and name not in profiled:
                 assert how.get("required") is False, (name, dependency)
-    worker = service("celery-worker")
-    assert worker["command"] == "celery worker"
-    assert worker["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
-    assert "redis" in worker["depends_on"]
+    # Two workers, each on its own network host: distinct hostnames, which resolve in the
+    # compose network (the service's own name), so the API server reaches each log server.
+    hostnames = [service(name).get("hostname") for name in CELERY_WORKERS]
+    assert hostnames == list(CELERY_WORKERS)
+    assert len(set(hostnames)) == 2
+    for name in CELERY_WORKERS:
+        worker = service(name)
+        assert worker["command"] == "celery worker", name
+        assert worker["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+        assert "redis" in worker["depends_on"], name
+        assert worker["healthcheck"] == service(CELERY_WORKERS[0])["healthcheck"], name
+    # The broker is Redis; Celery's results go to Airflow's metadata database.
+    env = service(CELERY_WORKERS[0])["environment"]
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://redis:6379/0"
+    backend = env["AIRFLOW__CELERY__RESULT_BACKEND"]
+    assert backend.startswith("db+postgresql://airflow:") and backend.endswith("/airflow")
     # Everyone else takes the executor from .env, LocalExecutor by default ...
     for name in ("scheduler", "api-server", "dag-processor", "triggerer", "airflow-init"):
         executor = service(name)["environment"]["AIRFLOW__CORE__EXECUTOR"]
@@ -608,6 +642,108 @@ def test_published_ports_are_bound_to_localhost() -> None:
             assert str(port).startswith("127.0.0.1:"), f"{name}: {port}"
 
 
+def test_the_store_is_minio_for_every_service_that_reads_or_writes_it() -> None:
+    env = service("scheduler")["environment"]
+    store = env["NIGHTSCORE_STORE_URL"]
+    assert store.startswith("s3://")
+    # The areas are below the store, not on local volumes set by the file or the image.
+    for name in ("NIGHTSCORE_LANDING_ROOT", "NIGHTSCORE_EVIDENTLY_WORKSPACE"):
+        assert name not in env, name
+    for _, arguments in dockerfile():
+        assert "EVIDENTLY_WORKSPACE" not in arguments and "REPORTS_DIR" not in arguments
+    store_env = {
+        "NIGHTSCORE_STORE_URL": store,
+        "FSSPEC_S3_ENDPOINT_URL": "http://minio:9000",
+        "AWS_ACCESS_KEY_ID": "${AWS_ACCESS_KEY_ID:?set it in .env, see .env.example}",
+        "AWS_SECRET_ACCESS_KEY": "${AWS_SECRET_ACCESS_KEY:?set it in .env, see .env.example}",
+    }
+    for name in (*AIRFLOW_COMPONENTS, "airflow-init", "evidently-ui"):
+        spec_env = service(name)["environment"]
+        assert {k: spec_env.get(k) for k in store_env} == store_env, name
+    # The Evidently UI shows the workspace the tasks write to: {store}/evidently.
+    command = service("evidently-ui")["command"]
+    assert command[:2] == ["evidently", "ui"]
+    assert f"--workspace={store}/evidently" in command
+    # MinIO's root credentials stay with MinIO and minio-init.
+    for name, spec in compose()["services"].items():
+        has_root = "MINIO_ROOT_PASSWORD" in (spec.get("environment") or {})
+        assert has_root == (name in ("minio", "minio-init")), name
+    assert service("minio-init")["environment"]["NIGHTSCORE_STORE_URL"] == store
+    assert "127.0.0.1:9001:9001" in service("minio")["ports"]
+
+
+def test_links_are_public_addresses_from_env_never_internal_names() -> None:
+    """What a browser opens (links in reports and mails, Airflow's own base URL) comes
+    from .env, required; no localhost, service name or file path in the file."""
+    link_bearing = re.compile(r"PUBLIC|BASE_URL|_AIRFLOW_URL|_UI_URL")
+    for name in (*AIRFLOW_COMPONENTS, "airflow-init"):
+        env = service(name)["environment"]
+        assert env["NIGHTSCORE_ENVIRONMENT"] == "production", name
+        assert "NIGHTSCORE_AIRFLOW_URL" not in env, name
+        links = {key: value for key, value in env.items() if link_bearing.search(key)}
+        assert set(PUBLIC_URLS) <= set(links), name
+        for key, value in links.items():
+            for internal in ("localhost", "127.0.0.1", "mlflow:5000", "minio:9000", "file://"):
+                assert internal not in value, (name, key, value)
+            assert re.fullmatch(r"\$\{NIGHTSCORE_PUBLIC_[A-Z]+_URL:\?[^}]+\}", value), (key, value)
+        assert env["AIRFLOW__API__BASE_URL"].startswith("${NIGHTSCORE_PUBLIC_AIRFLOW_URL:?")
+        # The tasks reach MLflow by its service name: the tracking URI, not a link.
+        assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    env = filled_env_example()
+    del env["NIGHTSCORE_PUBLIC_MLFLOW_URL"]
+    with pytest.raises(MissingVariable, match="NIGHTSCORE_PUBLIC_MLFLOW_URL"):
+        interpolate_all(compose(), env)
+
+
+def run_minio_init(
+    tmp_path: Path, **overrides: str
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """docker/minio/init.sh with minio-init's environment, against a stub `mc`."""
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    log = tmp_path / "calls"
+    # `mc admin user info` answers without a policy: the script must attach it.
+    write_stub(stubs, "mc", f'echo "mc $* | $MC_HOST_store" >> {log}\n')
+    spec = service("minio-init")
+    env = {
+        k: str(v)
+        for k, v in interpolated_compose()["services"]["minio-init"]["environment"].items()
+    }
+    env |= {"PATH": f"{stubs}:/usr/bin:/bin"} | overrides
+    assert spec["entrypoint"] == ["/bin/sh", "/init.sh"]
+    assert "./docker/minio/init.sh:/init.sh:ro" in spec["volumes"]
+    result = run("sh", ROOT / "docker/minio/init.sh", env=env, cwd=tmp_path)
+    calls = log.read_text().splitlines() if log.exists() else []
+    return result, calls
+
+
+def test_minio_init_makes_the_bucket_and_the_platforms_user(tmp_path: Path) -> None:
+    result, calls = run_minio_init(tmp_path)
+    assert_ok(result)
+    filled = filled_env_example()
+    root = f"http://{filled['MINIO_ROOT_USER']}:{filled['MINIO_ROOT_PASSWORD']}@minio:9000"
+    assert all(call.endswith(f"| {root}") for call in calls), calls
+    commands = [call.split(" | ")[0] for call in calls]
+    key, secret = filled["AWS_ACCESS_KEY_ID"], filled["AWS_SECRET_ACCESS_KEY"]
+    assert commands == [
+        "mc mb --ignore-existing store/nightscore",
+        f"mc admin user add store {key} {secret}",
+        f"mc admin user info store {key}",
+        f"mc admin policy attach store readwrite --user {key}",
+    ]
+    # The root password is never on a command line, nor in the output.
+    assert filled["MINIO_ROOT_PASSWORD"] not in " ".join(commands) + result.stdout
+
+
+def test_minio_init_refuses_a_store_that_is_not_s3(tmp_path: Path) -> None:
+    result, calls = run_minio_init(tmp_path, NIGHTSCORE_STORE_URL="/opt/airflow/state")
+    assert result.returncode != 0 and "s3://" in result.stderr
+    assert calls == []
+    (tmp_path / "again").mkdir()
+    result, calls = run_minio_init(tmp_path / "again", AWS_SECRET_ACCESS_KEY="")
+    assert result.returncode != 0 and "AWS_SECRET_ACCESS_KEY" in result.stderr
+
+
 def test_shared_folders_are_volumes_that_the_image_prepares() -> None:
     env = service("scheduler")["environment"]
     made = {
@@ -626,21 +762,10 @@ def test_shared_folders_are_volumes_that_the_image_prepares() -> None:
             found[target] = source
         return found
 
-    for variable in (
-        "NIGHTSCORE_STATE_DIR",
-        "NIGHTSCORE_EVIDENTLY_WORKSPACE",
-        "NIGHTSCORE_REPORTS_DIR",
-    ):
-        folder = env[variable]
-        assert folder in made, f"{variable}={folder}: the image does not create it"
-        for name in (*TASK_RUNNERS, "airflow-init"):
-            assert mounts(name).get(folder) in named_volumes, f"{name}: {folder} not on a volume"
-    # The Evidently UI shows the workspace the tasks write to.
-    command = service("evidently-ui")["command"]
-    assert command[:2] == ["evidently", "ui"]
-    assert f"--workspace={env['NIGHTSCORE_EVIDENTLY_WORKSPACE']}" in command
-    workspace_volume = mounts("scheduler")[env["NIGHTSCORE_EVIDENTLY_WORKSPACE"]]
-    assert mounts("evidently-ui")[env["NIGHTSCORE_EVIDENTLY_WORKSPACE"]] == workspace_volume
+    folder = env["NIGHTSCORE_STATE_DIR"]
+    assert folder in made, f"NIGHTSCORE_STATE_DIR={folder}: the image does not create it"
+    for name in (*AIRFLOW_COMPONENTS, "airflow-init"):
+        assert mounts(name).get(folder) in named_volumes, f"{name}: {folder} not on a volume"
     # Every named volume an image service mounts exists in the image, owned by airflow.
     for name in (*AIRFLOW_COMPONENTS, "airflow-init", "mlflow", "evidently-ui"):
         for target, source in mounts(name).items():
@@ -783,12 +908,7 @@ def run_airflow_init(
         for k, v in interpolated_compose()["services"]["airflow-init"]["environment"].items()
     }
     # The container's folders, here under tmp_path.
-    for name in (
-        "NIGHTSCORE_STATE_DIR",
-        "NIGHTSCORE_EVIDENTLY_WORKSPACE",
-        "NIGHTSCORE_REPORTS_DIR",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE",
-    ):
+    for name in ("NIGHTSCORE_STATE_DIR", "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"):
         env[name] = str(tmp_path / env[name].lstrip("/"))
     env["PATH"] = f"{stubs}:{BIN}:/usr/bin:/bin"
     # The image runs `command` through Airflow's entrypoint, which execs it as given.
@@ -827,7 +947,7 @@ def test_airflow_init_migrates_then_creates_connections_and_users(tmp_path: Path
         "admin" in service("api-server")["environment"]["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"]
     )
     # The shared folders exist; and connection URIs (passwords) stay out of the log.
-    assert (tmp_path / "opt/airflow/evidently").is_dir()
+    assert (tmp_path / "opt/airflow/state").is_dir()
     assert filled_env_example()["NIGHTSCORE_ETL_PASSWORD"] not in result.stdout + result.stderr
 
 
@@ -1040,7 +1160,7 @@ def test_the_readmes_docker_section_matches_the_compose_file():
     section = readme[readme.index("## With Docker") :]
     section = section[: section.index("\n## ", 1)] if "\n## " in section[1:] else section
     rows = [line for line in section.splitlines() if line.startswith("| `")]
-    named = {name for row in rows for name in re.findall(r"`([a-z-]+)`", row.split("|")[1])}
+    named = {name for row in rows for name in re.findall(r"`([a-z0-9-]+)`", row.split("|")[1])}
     services = set(compose()["services"])
     assert named == services
     for name, spec in compose()["services"].items():

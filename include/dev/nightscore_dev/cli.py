@@ -13,7 +13,7 @@ from nightscore.cli import date_arg
 def _demo(args: argparse.Namespace) -> int:
     from nightscore_dev.demo import run_demo
 
-    return run_demo(args.start, args.end)
+    return run_demo(args.start, args.end, executor=args.executor)
 
 
 def _stop(args: argparse.Namespace) -> int:
@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--start", type=date_arg, default=None)
     demo.add_argument("--end", type=date_arg, default=None)
+    demo.add_argument(
+        "--executor",
+        choices=("local", "celery"),
+        default="local",
+        help="local: the LocalExecutor (default); celery: Redis and two Celery workers",
+    )
     demo.set_defaults(func=_demo)
 
     sub.add_parser("stop", help="stop what `nightscore-dev demo` started").set_defaults(func=_stop)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -577,6 +576,7 @@ def run_demo(
     *,
     paths: local.StatePaths | None = None,
     api_port: int | None = None,
+    executor: str = "local",
 ) -> int:
     """Bring the stack up, replay the window, print the summary. Returns an exit code."""
     config.load_settings()  # loads .env, so NIGHTSCORE_* settings reach the components
@@ -586,7 +586,7 @@ def run_demo(
         paths = paths or local.state_paths()
         _header(first, last, paths)
         print("\n1. Starting the platform", flush=True)
-        stack = local.up(paths, api_port=api_port or local.api_port_from_env())
+        stack = local.up(paths, api_port=api_port or local.api_port_from_env(), executor=executor)
         deadline = time.monotonic() + _timeout_s()
         client = AirflowClient(stack.api_url, local.ADMIN_USER, stack.password)
         try:
@@ -595,6 +595,8 @@ def run_demo(
             client.close()
         print("\n6. Summary", flush=True)
         print(_safe_summary(stack, first, last))
+        if executor == "celery":
+            print(local.task_hosts(stack.env))
         print(f"Done in {_minutes(time.monotonic() - started)}.")
     except (DemoError, RuntimeError) as exc:
         print(f"\nThe demo stopped: {exc}", flush=True)
@@ -673,7 +675,3 @@ def _drive(
             f"  {len(failed)} run(s) failed; a rejected batch (2013-02-12 in the default window) "
             "fails its run on purpose. The Airflow UI shows why."
         )
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(run_demo(None, None))

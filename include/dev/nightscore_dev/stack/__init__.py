@@ -6,6 +6,7 @@
     postgres    a server at hand or an embedded one; databases and URLs
     mlflow      the MLflow tracking server
     airflow     Airflow's environment, `db migrate`, its components
+    celery      the CeleryExecutor's broker (Redis) and workers (`make demo EXECUTOR=celery`)
     stack       the whole stack: `up`, `stop`
 
 The names most callers need are here: `from nightscore_dev import stack`, then
@@ -19,6 +20,7 @@ from nightscore_dev.stack.airflow import (
     read_env_file,
     write_env_file,
 )
+from nightscore_dev.stack.celery import task_hosts
 from nightscore_dev.stack.mlflow import (
     MLFLOW_START_TIMEOUT_S,
     mlflow_base_url,
@@ -68,6 +70,7 @@ __all__ = [
     "stop",
     "stop_embedded_postgres",
     "stop_processes",
+    "task_hosts",
     "up",
     "wait_until",
     "write_env_file",

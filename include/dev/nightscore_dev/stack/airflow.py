@@ -131,6 +131,10 @@ def airflow_env(
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": os.environ.get(
                 "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"
             ),
+            # MLflow's telemetry (as in the image): with no internet its config thread
+            # gives up and pops a variable from os.environ while the task's first request
+            # iterates it, failing that request with KeyError '_MLFLOW_TELEMETRY_SESSION_ID'.
+            "MLFLOW_DISABLE_TELEMETRY": os.environ.get("MLFLOW_DISABLE_TELEMETRY", "true"),
             "AIRFLOW_HOME": str(paths.airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder or config.PROJECT_ROOT / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(config.PROJECT_ROOT / "plugins"),

@@ -7,6 +7,7 @@ Everything lives under one state folder (`nightscore.config.STATE_DIR`, git-igno
     .nightscore/airflow/   AIRFLOW_HOME
     .nightscore/mlflow-artifacts/   MLflow's artifacts, which its server stores and serves
     .nightscore/pg/        the embedded Postgres, when no server was at hand
+    .nightscore/redis/     the Celery broker's working folder (EXECUTOR=celery; nothing saved)
     .nightscore/secrets.json   generated once: JWT secret, Fernet key, admin password
 
 Every function of the stack takes the state folder explicitly, so a test can run a
@@ -25,8 +26,11 @@ COMPONENTS = ("scheduler", "dag-processor", "api-server", "triggerer")
 MLFLOW = "mlflow"
 # The local SMTP sink that receives the stack's mail (alerts, reports) into a folder.
 MAIL_SINK = "mailsink"
+# `make demo EXECUTOR=celery` only: the broker (Redis) and two Celery workers.
+REDIS = "redis"
+CELERY_WORKERS = ("celery-worker-1", "celery-worker-2")
 # Every process the stack manages (Postgres aside).
-MANAGED = (*COMPONENTS, MLFLOW, MAIL_SINK)
+MANAGED = (*COMPONENTS, MLFLOW, MAIL_SINK, REDIS, *CELERY_WORKERS)
 
 
 @dataclass(frozen=True)

@@ -51,13 +51,16 @@ def tcp_answers(host: str, port: int) -> bool:
 
 @dataclass(frozen=True)
 class Ports:
-    """The ports one stack listens on: Airflow's, the MLflow server's, the mail sink's."""
+    """The ports one stack listens on: Airflow's, the MLflow server's, the mail sink's;
+    under the CeleryExecutor also Redis's (0: none of ours) and each worker's log server."""
 
     api: int
     worker_log: int
     trigger_log: int
     mlflow: int
     smtp: int = DEFAULT_SMTP_PORT
+    redis: int = 0
+    celery_logs: tuple[int, ...] = ()
 
 
 def api_port_from_env() -> int:
@@ -72,10 +75,18 @@ def mlflow_port_from_env() -> int:
     return DEFAULT_MLFLOW_PORT
 
 
-def choose_ports(paths: StatePaths, api_port: int, mlflow_port: int = DEFAULT_MLFLOW_PORT) -> Ports:
+def choose_ports(
+    paths: StatePaths,
+    api_port: int,
+    mlflow_port: int = DEFAULT_MLFLOW_PORT,
+    *,
+    celery_workers: int = 0,
+    redis: bool = False,
+) -> Ports:
     """Ports for the stack; those of the running components when some run.
 
     The API port must be free; the others are preferred, and replaced by free ones when taken.
+    `celery_workers` log server ports and, with `redis`, a broker port are free ones.
     """
     if paths.ports_file.exists() and running_components(paths):
         saved = json.loads(paths.ports_file.read_text())
@@ -84,7 +95,7 @@ def choose_ports(paths: StatePaths, api_port: int, mlflow_port: int = DEFAULT_ML
                 f"the running Airflow API server uses port {saved['api']}, not {api_port}; "
                 "run `make stop` first to change it"
             )
-        return Ports(**saved)
+        return Ports(**{**saved, "celery_logs": tuple(saved.get("celery_logs", ()))})
     if port_in_use(api_port):
         raise RuntimeError(
             f"port {api_port} is taken by another program, so the Airflow API server cannot "
@@ -101,7 +112,21 @@ def choose_ports(paths: StatePaths, api_port: int, mlflow_port: int = DEFAULT_ML
         while port in taken:  # free_port() may hand out a port chosen just before
             port = free_port()
         taken.append(port)
-    ports = Ports(*taken)  # api, worker_log, trigger_log, mlflow, smtp
+    for _ in range(celery_workers + int(redis)):
+        port = free_port()
+        while port in taken:
+            port = free_port()
+        taken.append(port)
+    api, worker_log, trigger_log, mlflow, smtp, *extra = taken
+    ports = Ports(
+        api,
+        worker_log,
+        trigger_log,
+        mlflow,
+        smtp,
+        redis=extra[-1] if redis else 0,
+        celery_logs=tuple(extra[:celery_workers]),
+    )
     paths.ports_file.write_text(json.dumps(asdict(ports)) + "\n")
     return ports
 

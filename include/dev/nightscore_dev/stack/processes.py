@@ -3,6 +3,7 @@ stop them, one way to wait for a service to become healthy."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -127,7 +128,9 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 
 def stop_processes(pids: Mapping[str, int], timeout_s: float = 30) -> None:
-    """SIGTERM each process group, wait, then SIGKILL what is left."""
+    """SIGTERM each process group, wait, then SIGKILL what is left, including processes
+    that moved to a group of their own within the session (Airflow's task supervisors
+    under a Celery worker)."""
     for pid in pids.values():
         _signal_group(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
@@ -140,7 +143,24 @@ def stop_processes(pids: Mapping[str, int], timeout_s: float = 30) -> None:
             print(f"  {name} did not stop within {timeout_s:.0f} s; killing it", flush=True)
         # Also reaps leftovers of a group whose leader already exited (task processes).
         _signal_group(pid, signal.SIGKILL)
+        for member in session_members(pid):
+            with contextlib.suppress(OSError):
+                os.kill(member, signal.SIGKILL)
         _reap(pid)
+
+
+def session_members(sid: int) -> list[int]:
+    """The processes of the session `sid` (a component started with a new session)."""
+    import psutil
+
+    found = []
+    for pid in psutil.pids():
+        try:
+            if pid != sid and os.getsid(pid) == sid:
+                found.append(pid)
+        except OSError:  # gone, or not ours to look at
+            continue
+    return found
 
 
 def _reap(pid: int) -> None:

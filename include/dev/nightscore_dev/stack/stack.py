@@ -1,5 +1,6 @@
 """The whole local stack behind `make demo`: bring it up (Postgres, the MLflow server,
-the mail sink, the warehouse, Airflow's database and components), and stop it."""
+the mail sink, the warehouse, Airflow's database and components; with the CeleryExecutor,
+Redis and two Celery workers too), and stop it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nightscore import config
+from nightscore_dev.stack import celery
 from nightscore_dev.stack.airflow import (
     admin_password,
     airflow_db_migrate,
@@ -27,7 +29,14 @@ from nightscore_dev.stack.mlflow import (
     mlflow_health_url,
     start_mlflow_server,
 )
-from nightscore_dev.stack.paths import MAIL_SINK, MANAGED, MLFLOW, StatePaths
+from nightscore_dev.stack.paths import (
+    CELERY_WORKERS,
+    MAIL_SINK,
+    MANAGED,
+    MLFLOW,
+    REDIS,
+    StatePaths,
+)
 from nightscore_dev.stack.ports import (
     Ports,
     choose_ports,
@@ -99,6 +108,18 @@ def upgrade_warehouse(paths: StatePaths, warehouse_url: str, admin_url: str) -> 
     )
 
 
+def _start_broker(paths: StatePaths, ports: Ports) -> None:
+    """The Celery broker: the stack's own Redis (started here) or NIGHTSCORE_DEMO_REDIS_URL."""
+    started = time.monotonic()
+    url = celery.redis_url(ports)
+    if not celery.explicit_redis_url():
+        pid, started_now = celery.start_redis(paths, ports.redis)
+        state = "started" if started_now else "already running"
+        print(f"  redis          {state} (pid {pid}), log: {paths.log(REDIS)}", flush=True)
+    celery.wait_for_redis(paths, url)
+    _step(f"celery broker answers at {config.redact_url(url)}", started)
+
+
 def _step(title: str, started: float) -> None:
     print(f"  {title} ({time.monotonic() - started:.1f} s)", flush=True)
 
@@ -112,6 +133,7 @@ def up(
     dags_folder: Path | None = None,
     mlflow_port: int | None = None,
     mlflow_db: str = "mlflow",
+    executor: str = "local",
 ) -> Stack:
     """Bring the stack up: Postgres, the MLflow server, the warehouse, Airflow's database,
     the components.
@@ -119,9 +141,18 @@ def up(
     `warehouse_db` None means NIGHTSCORE_WAREHOUSE_URL, else `warehouse` on the server.
     `mlflow_port` is preferred (None: the port of NIGHTSCORE_MLFLOW_TRACKING_URI, or 5000);
     a free one replaces it when it is taken. Safe to run again: what runs is left alone.
+    `executor` "celery" adds a Redis broker and two Celery workers (`stack.celery`).
     """
-    # First: a taken port should fail before any work.
-    ports = choose_ports(paths, api_port, mlflow_port or mlflow_port_from_env())
+    # First: a taken port or the other executor's stack should fail before any work.
+    celery.check_executor(paths, executor)
+    with_celery = executor == "celery"
+    ports = choose_ports(
+        paths,
+        api_port,
+        mlflow_port or mlflow_port_from_env(),
+        celery_workers=len(CELERY_WORKERS) if with_celery else 0,
+        redis=with_celery and not celery.explicit_redis_url(),
+    )
     started = time.monotonic()
     admin_url = ensure_postgres(paths)
     env_url = os.environ.get("NIGHTSCORE_WAREHOUSE_URL", "").strip()
@@ -148,6 +179,9 @@ def up(
         flush=True,
     )
 
+    if with_celery:
+        _start_broker(paths, ports)
+
     started = time.monotonic()
     upgrade_warehouse(paths, warehouse_url, admin_url)
     _step(f"warehouse: {warehouse_url} upgraded, log: {paths.log('db-upgrade')}", started)
@@ -160,6 +194,8 @@ def up(
         airflow_db=airflow_db,
         dags_folder=dags_folder,
     )
+    if with_celery:
+        env.update(celery.executor_env(env, celery.redis_url(ports)))
     write_passwords_file(paths)
     write_env_file(paths, env)
     started = time.monotonic()
@@ -168,8 +204,14 @@ def up(
 
     started = time.monotonic()
     start_components(paths, env)
+    if with_celery:
+        celery.start_workers(paths, env, ports)
     wait_for_api(paths, ports.api)
     _step(f"airflow API server answers at {api_base_url(ports.api)}", started)
+    if with_celery:
+        started = time.monotonic()
+        celery.wait_for_workers(paths)
+        _step(f"celery workers ready: {', '.join(CELERY_WORKERS)}", started)
 
     since = mlflow_started if started_now else time.monotonic()
     wait_until(
