@@ -168,7 +168,7 @@ def _expected(url: str) -> str:
     if "/nightscore/files/data_docs/" in url:
         return "batch for"
     if "/nightscore/files/reports/drift/" in url:
-        return "evidently"
+        return "drift"  # Evidently 0.7's page never names itself
     if "/nightscore/files/reports/weekly/" in url:
         return "week"
     if "/nightscore/" in url:
