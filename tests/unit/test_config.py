@@ -215,3 +215,41 @@ def test_the_cli_says_which_setting_is_bad(env, capsys):
     env["NIGHTSCORE_GATE_MARGIN"] = "abc"
     assert main(["alerts", "send"]) == 2
     assert "NIGHTSCORE_GATE_MARGIN='abc': expected a number" in capsys.readouterr().err
+
+
+def test_production_names_every_empty_link_setting(env):
+    env["NIGHTSCORE_ENVIRONMENT"] = "production"
+    env["NIGHTSCORE_PUBLIC_MLFLOW_URL"] = "https://mlflow.example"
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert "NIGHTSCORE_PUBLIC_AIRFLOW_URL, NIGHTSCORE_PUBLIC_EVIDENTLY_URL must be set" in message
+    assert "NIGHTSCORE_PUBLIC_MLFLOW_URL" not in message
+
+    env["NIGHTSCORE_PUBLIC_AIRFLOW_URL"] = "https://airflow.example/"
+    env["NIGHTSCORE_PUBLIC_EVIDENTLY_URL"] = "https://evidently.example"
+    settings = load_settings()
+    assert settings.airflow_link_base == "https://airflow.example"  # no trailing slash
+
+
+def test_development_falls_back_to_local_addresses(env):
+    settings = load_settings()
+    assert settings.environment == "development"
+    assert settings.airflow_link_base == "http://localhost:8080"
+    assert settings.mlflow_link_base == settings.mlflow_tracking_uri.rstrip("/")
+
+
+def test_a_link_setting_must_be_a_web_address(env):
+    env["NIGHTSCORE_PUBLIC_AIRFLOW_URL"] = "file:///srv/reports"
+    with pytest.raises(SettingsError, match="NIGHTSCORE_PUBLIC_AIRFLOW_URL='file:///srv/reports'"):
+        load_settings()
+
+
+def test_the_store_areas_follow_the_store_root(env):
+    env["NIGHTSCORE_STORE_URL"] = "s3://bucket/prefix/"
+    env["NIGHTSCORE_REPORTS_DIR"] = "s3://other/reports"
+    settings = load_settings()
+    assert settings.landing_root == "s3://bucket/prefix/landing"
+    assert settings.data_docs_root == "s3://bucket/prefix/data_docs"
+    assert settings.evidently_workspace == "s3://bucket/prefix/evidently"
+    assert settings.reports_dir == "s3://other/reports"  # set explicitly: kept
