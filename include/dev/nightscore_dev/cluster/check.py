@@ -12,8 +12,9 @@ every process on it). Then it checks that
 - the killed partition was retried on the other worker and the night published once,
   with no duplicate prediction;
 - the predictions equal those of the same nights re-scored with the LocalExecutor;
-- every link the run stored or mailed opens, logged in as an Airflow user, from a host
-  that wrote none of them (`links_ok` counts a 200 with the expected content).
+- every link the run stored or mailed, and the Airflow UI's links to MLflow, the Evidently
+  UI and the reports, opens, logged in as an Airflow user, from a host that wrote none of
+  them (`links_ok` counts a 200 with the expected content).
 Its last line is JSON; it exits 1 when a check fails.
 """
 
@@ -163,8 +164,16 @@ def _rescore_locally(cluster: Cluster, client: demo.AirflowClient, runs: list[de
     demo.wait_for_runs(client, runs, demo.Progress(len(runs)), time.monotonic() + 15 * 60)
 
 
-def _expected(url: str) -> str:
+def nav_links(client: demo.AirflowClient) -> list[str]:
+    """The links the Airflow UI shows in its menus (the plugins' external views)."""
+    plugins = client.request("GET", "/api/v2/plugins")["plugins"]
+    return [view["href"] for p in plugins for view in p.get("external_views") or []]
+
+
+def _expected(url: str, evidently_url: str = "") -> str:
     """What the page behind a link must show."""
+    if evidently_url and url.startswith(evidently_url):
+        return "evidently"
     if "/nightscore/files/data_docs/" in url:
         return "batch for"
     if "/nightscore/files/reports/drift/" in url:
@@ -208,7 +217,10 @@ def fetch_links(cluster: Cluster, links: list[str]) -> list[dict[str, Any]]:
         "airflow": cluster.api_url,
         "user": cluster.user,
         "password": cluster.password,
-        "links": [{"url": link, "expect": _expected(link)} for link in links],
+        "links": [
+            {"url": link, "expect": _expected(link, cluster.services.evidently_url)}
+            for link in links
+        ],
     }
     command = cluster.client.command([sys.executable, "-m", "nightscore_dev.cluster.fetch"])
     result = subprocess.run(
@@ -249,7 +261,7 @@ def run(root: Path, start: date = START, end: date = END) -> dict[str, Any]:
             problems.append(
                 f"predictions differ from the LocalExecutor's: {differ} of {len(celery)}"
             )
-        links = collect_links(cluster)
+        links = sorted(set(collect_links(cluster)) | set(nav_links(client)))
         fetched = fetch_links(cluster, links)
         for result in fetched:
             if not result["ok"]:

@@ -51,7 +51,7 @@ from nightscore_dev.stack.stack import upgrade_warehouse
 
 WORKERS = ("worker-1", "worker-2")
 # Every process a cluster runs on the control host or its workers (Postgres aside).
-PROCESSES = (*MANAGED, "redis", "s3", *WORKERS)
+PROCESSES = (*MANAGED, "redis", "s3", "evidently", *WORKERS)
 WORKER_CONCURRENCY = 2
 # A worker that stops heartbeating (killed, unplugged) has its task failed and retried
 # after this long; Airflow's default is 5 minutes.
@@ -165,6 +165,9 @@ def _control_env(paths: StatePaths, services: Services, api_port: int) -> dict[s
             "NIGHTSCORE_STORE_URL": f"s3://{BUCKET}",
             "NIGHTSCORE_PUBLIC_AIRFLOW_URL": api,
             "NIGHTSCORE_PUBLIC_MLFLOW_URL": services.mlflow_url,
+            "NIGHTSCORE_PUBLIC_EVIDENTLY_URL": services.evidently_url,
+            # Every link setting is checked at start-up.
+            "NIGHTSCORE_ENVIRONMENT": "production",
             "NIGHTSCORE_SCORING_PARTITIONS": os.environ.get("NIGHTSCORE_SCORING_PARTITIONS", "4"),
             "AIRFLOW_CONN_SMTP_DEFAULT": (
                 f"smtp://{address}:{services.smtp_port}?disable_ssl=true&disable_tls=true"

@@ -4,6 +4,7 @@ the MLflow server and the mail sink. Each is a process of the cluster's `StatePa
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
 import sys
@@ -48,6 +49,7 @@ class Services:
     s3_port: int
     mlflow_port: int
     smtp_port: int
+    evidently_port: int
     secrets: Secrets
 
     def role_url(self, role: str, scheme: str = "postgresql") -> str:
@@ -70,12 +72,15 @@ class Services:
     def mlflow_url(self) -> str:
         return f"http://{self.address}:{self.mlflow_port}"
 
+    @property
+    def evidently_url(self) -> str:
+        return f"http://{self.address}:{self.evidently_port}"
+
 
 def start_services(paths: StatePaths, address: str) -> Services:
     """Start every service and wait until each answers."""
-    services = Services(
-        address, free_port(), free_port(), free_port(), free_port(), free_port(), Secrets()
-    )
+    ports = [free_port() for _ in range(6)]
+    services = Services(address, *ports, Secrets())
     _start_postgres(paths, services)
     _create_roles(services)
     _start_redis(paths, services)
@@ -95,12 +100,20 @@ def start_services(paths: StatePaths, address: str) -> Services:
             what=name,
         )
     _create_bucket(services)
+    _start_evidently_ui(paths, services)
     wait_until(
         f"{services.mlflow_url}/health",
         timeout_s=300,
         log=paths.log("mlflow"),
         alive=lambda: component_pid(paths, "mlflow") is not None,
         what="the MLflow server",
+    )
+    wait_until(
+        services.evidently_url,
+        timeout_s=180,
+        log=paths.log("evidently"),
+        alive=lambda: component_pid(paths, "evidently") is not None,
+        what="the Evidently UI",
     )
     return services
 
@@ -189,6 +202,14 @@ def _create_bucket(services: Services) -> None:
         aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
         region_name=env["AWS_DEFAULT_REGION"],
     ).create_bucket(Bucket=BUCKET)
+
+
+def _start_evidently_ui(paths: StatePaths, services: Services) -> None:
+    """`evidently ui` on the workspace the monitoring tasks write to, in the store."""
+    script = Path(sys.executable).with_name("evidently")
+    command = [str(script), "ui", "--workspace", f"s3://{BUCKET}/evidently"]
+    command += ["--host", services.address, "--port", str(services.evidently_port)]
+    start_detached(paths, "evidently", command, {**os.environ, **s3_env(services)})
 
 
 def _start_mlflow(paths: StatePaths, services: Services) -> None:
