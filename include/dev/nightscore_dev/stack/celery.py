@@ -4,7 +4,7 @@ two `airflow celery worker` processes, managed like the other components.
 The broker is a `redis-server` the stack starts on a free loopback port, keeping nothing
 on disk, unless NIGHTSCORE_DEMO_REDIS_URL names one. Celery's results go to Airflow's
 metadata database. Each worker has its own Celery node name, task hostname (what
-`task_instance.hostname` records) and log server port, so two of them share this machine.
+`task_instance.hostname` records) and log server port, so two of them share one machine.
 Task logs are written to the stack's log folder, which the API server reads directly.
 """
 
@@ -121,7 +121,7 @@ def worker_env(env: Mapping[str, str], name: str, log_port: int) -> dict[str, st
 def worker_hostname() -> str:
     """Airflow's hostname callable in a worker of the stack: the worker's name.
 
-    Both workers run on this machine, whose one host name would not tell them apart.
+    Both workers run on the same machine, whose one host name would not tell them apart.
     """
     import socket
 
