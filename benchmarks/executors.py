@@ -197,7 +197,12 @@ def celery_executor(root: Path, rows: int, ks: list[int]) -> dict[str, Any]:
     return result
 
 
-def report(local_result: dict[str, Any] | None, celery_result: dict[str, Any], rows: int) -> None:
+def report(
+    local_result: dict[str, Any] | None, celery_result: dict[str, Any] | None, rows: int
+) -> None:
+    if celery_result is None:
+        say(f"LocalExecutor only: {local_result}")
+        return
     say("")
     say(
         f"{'two nights (' + str(START) + ', ' + str(END) + ')':<34}{'LocalExecutor':>15}{'Celery x2':>12}{'ratio':>8}"
@@ -228,15 +233,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--partitions", default="1,2,4", help="the K to measure")
     parser.add_argument("--skip-local", action="store_true", help="Celery only")
+    parser.add_argument("--skip-celery", action="store_true", help="LocalExecutor only")
+    parser.add_argument(
+        "--replay-partitions", type=int, default=4, help="K while the two nights replay"
+    )
     args = parser.parse_args(argv)
     reason = can_build()
     if reason:
         raise SystemExit(f"the cluster {reason}")
     ks = [int(k) for k in args.partitions.split(",")]
+    # Both executors replay the nights with the same K (the cluster's default, 4).
+    os.environ["NIGHTSCORE_SCORING_PARTITIONS"] = str(args.replay_partitions)
     with tempfile.TemporaryDirectory(prefix="nightscore-bench-executors-") as tmp:
         root = Path(tmp)
         local_result = None if args.skip_local else local_executor(root)
-        celery_result = celery_executor(root, args.rows, ks)
+        celery_result = None if args.skip_celery else celery_executor(root, args.rows, ks)
     report(local_result, celery_result, args.rows)
     print(json.dumps({"local": local_result, "celery": celery_result, "rows": args.rows}))
 

@@ -172,10 +172,15 @@ def ingestion_tasks(kind: BatchKind, resolve: Callable[[datetime | None, Any], d
 
 
 def scoring_tasks(after: Any) -> Any:
-    """plan -> score_partition (mapped over K partitions) -> publish, after `after`."""
+    """plan -> score_partition (mapped over K partitions) -> publish, after `after`.
+
+    The plan, made on a worker, decides K: it returns one job per partition, and the
+    mapped task expands over that list at run time. So K is NIGHTSCORE_SCORING_PARTITIONS
+    as the workers have it, whatever the DAG processor's environment says.
+    """
 
     @task(task_id="plan_scoring", retries=0)
-    def plan_scoring(**context) -> dict:
+    def plan_scoring(**context) -> list[dict]:
         from nightscore import scoring
 
         day = date.fromisoformat(context["ti"].xcom_pull(task_ids="resolve_service_date"))
@@ -188,31 +193,33 @@ def scoring_tasks(after: Any) -> Any:
             f"scoring {day} with {SETTINGS.model_name} v{planned['model_version']} in "
             f"{planned['parts']} partition(s); scoring run {planned['scoring_run_id']}"
         )
-        return planned
+        return [{"planned": planned, "part": part} for part in range(planned["parts"])]
 
-    @task(task_id="score_partition", map_index_template="{{ part }}")
-    def score_partition(planned: dict, part: int, **context) -> int:
+    @task(task_id="score_partition", map_index_template="{{ partition }}")
+    def score_partition(job: dict, **context) -> int:
+        from airflow.sdk import get_current_context
+
         from nightscore import scoring
 
+        planned, part = job["planned"], job["part"]
+        get_current_context()["partition"] = part  # type: ignore[typeddict-unknown-key]
         rows = scoring.score_partition(planned, part, SETTINGS, airflow_run_id=context["run_id"])
         print(f"partition {part + 1}/{planned['parts']}: {rows:,} flights scored and staged")
         return rows
 
     @task(task_id="publish_predictions", outlets=[core_asset("scoring.predictions")])
-    def publish_predictions(planned: dict, staged: list[int]) -> int:
+    def publish_predictions(jobs: list[dict], staged: list[int]) -> int:
         from nightscore import scoring
 
-        result = fail_clearly(lambda: scoring.publish(planned, SETTINGS))
+        result = fail_clearly(lambda: scoring.publish(jobs[0]["planned"], SETTINGS))
         print(result.summary)
         return result.rows
 
-    planned = plan_scoring()
-    after >> planned
-    staged = score_partition.partial(planned=planned).expand(
-        part=list(range(SETTINGS.scoring_partitions))
-    )
-    # XComArgs, resolved to the dict and the list of row counts at run time.
-    return publish_predictions(planned, staged)  # type: ignore[arg-type]
+    jobs = plan_scoring()
+    after >> jobs
+    staged = score_partition.expand(job=jobs)
+    # XComArgs, resolved to the jobs and the list of row counts at run time.
+    return publish_predictions(jobs, staged)  # type: ignore[arg-type]
 
 
 def _parts(kind: BatchKind) -> list[str]:
