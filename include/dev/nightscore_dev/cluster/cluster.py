@@ -197,9 +197,9 @@ def _worker_env(control: dict[str, str]) -> dict[str, str]:
         "AIRFLOW__CELERY__RESULT_BACKEND",
         "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT",
         # The worker's log server, where the API server reads task logs; it checks the
-        # API server's tokens.
+        # API server's tokens, signed with [api] secret_key.
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT",
-        "AIRFLOW__API_AUTH__JWT_SECRET",
+        "AIRFLOW__API__SECRET_KEY",
         "AIRFLOW_CONN_WAREHOUSE_DB",
         "AIRFLOW_CONN_SMTP_DEFAULT",
     ):
