@@ -56,6 +56,7 @@ WORKER_CONCURRENCY = 2
 # A worker that stops heartbeating (killed, unplugged) has its task failed and retried
 # after this long; Airflow's default is 5 minutes.
 HEARTBEAT_TIMEOUT_S = 30
+QUEUED_TIMEOUT_S = 120
 # Variables only the control host holds: the workers get no superuser, no state folder.
 _CONTROL_ONLY = ("NIGHTSCORE_ADMIN_URL", "NIGHTSCORE_STATE_DIR")
 
@@ -142,7 +143,6 @@ def _control_env(paths: StatePaths, services: Services, api_port: int) -> dict[s
         paths, admin_url=services.admin_url, warehouse_url=services.role_url("nightscore_etl"),
         ports=ports,
     )  # fmt: skip
-    broker_options = "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT"
     env.update(
         {
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": services.role_url(
@@ -151,11 +151,14 @@ def _control_env(paths: StatePaths, services: Services, api_port: int) -> dict[s
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
             "AIRFLOW__CELERY__BROKER_URL": services.broker_url,
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + services.role_url("celery"),
-            broker_options: "600",
             "AIRFLOW__CORE__PARALLELISM": "8",
             "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "8",
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT_S),
-            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "300",
+            # A task a dead worker had taken off the queue but not started stays queued
+            # (Redis gives the message back only after the visibility timeout, 6 h):
+            # after this long the scheduler queues it again (Airflow's default: 600 s).
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": str(QUEUED_TIMEOUT_S),
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "15",
             "AIRFLOW__API__HOST": address,
             "AIRFLOW__API__BASE_URL": api,
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
@@ -195,7 +198,6 @@ def _worker_env(control: dict[str, str]) -> dict[str, str]:
         "AIRFLOW__API__BASE_URL",  # Airflow's own links (ti.log_url)
         "AIRFLOW__CELERY__BROKER_URL",
         "AIRFLOW__CELERY__RESULT_BACKEND",
-        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT",
         # The worker's log server, where the API server reads task logs; it checks the
         # API server's tokens, signed with [api] secret_key.
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT",
