@@ -153,7 +153,8 @@ def _rescore(cluster: celery.Cluster, client: demo.AirflowClient, run: demo.Run,
         cluster.airflow_db_url,
         "SELECT hostname, count(*), round(max(extract(epoch FROM end_date - start_date))::numeric, 1) "
         "FROM task_instance WHERE dag_id = 'nightly_scoring' AND run_id = %s "
-        "AND task_id = 'score_partition' GROUP BY hostname ORDER BY hostname",
+        "AND task_id = 'score_partition' AND state = 'success' "
+        "GROUP BY hostname ORDER BY hostname",
         (run.run_id,),
     )
     (scored,) = _query(
