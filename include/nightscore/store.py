@@ -133,15 +133,15 @@ def open_write(location: str) -> Iterator[IO[bytes]]:
             return
         fs, path = _remote(location)
         parent, _, name = path.rpartition("/")
-        partial = f"{parent}/{_partial_name(name)}"
+        temporary = f"{parent}/{_partial_name(name)}"
         buffer = io.BytesIO()
         yield buffer
         try:
-            fs.pipe_file(partial, buffer.getvalue())
-            fs.mv(partial, path)
+            fs.pipe_file(temporary, buffer.getvalue())
+            fs.mv(temporary, path)
         except BaseException:
             with contextlib.suppress(Exception):
-                fs.rm_file(partial)
+                fs.rm_file(temporary)
             raise
 
 

@@ -9,6 +9,7 @@ import secrets
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from nightscore_dev.stack.mlflow import mlflow_server_command, mlflow_server_env
@@ -79,8 +80,16 @@ class Services:
 
 def start_services(paths: StatePaths, address: str) -> Services:
     """Start every service and wait until each answers."""
-    ports = [free_port() for _ in range(6)]
-    services = Services(address, *ports, Secrets())
+    services = Services(
+        address,
+        postgres_port=free_port(),
+        redis_port=free_port(),
+        s3_port=free_port(),
+        mlflow_port=free_port(),
+        smtp_port=free_port(),
+        evidently_port=free_port(),
+        secrets=Secrets(),
+    )
     _start_postgres(paths, services)
     _create_roles(services)
     _start_redis(paths, services)
@@ -93,10 +102,10 @@ def start_services(paths: StatePaths, address: str) -> Services:
         ("mailsink", services.smtp_port),
     ):
         wait_until(
-            lambda port=port: tcp_answers(address, port),
+            partial(tcp_answers, address, port),
             timeout_s=60,
             log=paths.log(name),
-            alive=lambda name=name: component_pid(paths, name) is not None,
+            alive=partial(_runs, paths, name),
             what=name,
         )
     _create_bucket(services)
@@ -116,6 +125,10 @@ def start_services(paths: StatePaths, address: str) -> Services:
         what="the Evidently UI",
     )
     return services
+
+
+def _runs(paths: StatePaths, name: str) -> bool:
+    return component_pid(paths, name) is not None
 
 
 def _start_postgres(paths: StatePaths, services: Services) -> None:
