@@ -155,7 +155,7 @@ def _control_env(paths: StatePaths, services: Services, api_port: int) -> dict[s
             "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "8",
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT_S),
             # A task a dead worker had taken off the queue but not started stays queued
-            # (Redis gives the message back only after the visibility timeout, 6 h):
+            # (Redis gives the message back only after the visibility timeout, 24 h):
             # after this long the scheduler queues it again (Airflow's default: 600 s).
             "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": str(QUEUED_TIMEOUT_S),
             "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "15",
