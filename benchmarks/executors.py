@@ -108,29 +108,27 @@ def local_executor(root: Path) -> dict[str, Any]:
 
 
 def _grow_night(cluster: celery.Cluster, rows: int) -> int:
-    """Replicate NIGHT's real flights under new numbers up to `rows` flights."""
-    import psycopg2
+    """Replicate NIGHT's real flights under new numbers up to `rows` flights (the
+    statement `make bench-scoring` builds its synthetic night with)."""
+    from sqlalchemy import create_engine, text
 
-    connection = psycopg2.connect(config.libpq_url(cluster.warehouse_url))
+    engine = create_engine(config.sqlalchemy_url(cluster.warehouse_url))
     try:
-        with connection, connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM core.flights WHERE service_date = %s AND flight < %s",
-                (NIGHT, STRIDE),
-            )
-            (real,) = cursor.fetchone()
+        with engine.begin() as conn:
+            real = conn.execute(
+                text("SELECT count(*) FROM core.flights WHERE service_date = :d AND flight < :s"),
+                {"d": NIGHT, "s": STRIDE},
+            ).scalar_one()
             copies = -(-(rows - real) // real)
             step = max(1, 500_000 // real)
-            sql = REPLICATE.replace(":d", "%(d)s").replace(":first", "%(first)s")
-            sql = sql.replace(":last", "%(last)s").replace(":rows", "%(rows)s")
             for first in range(1, copies + 1, step):
                 last = min(first + step - 1, copies)
-                cursor.execute(sql, {"d": NIGHT, "first": first, "last": last, "rows": rows})
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM ANALYZE core.flights")
+                params = {"d": NIGHT, "first": first, "last": last, "rows": rows}
+                conn.execute(text(REPLICATE), params)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE core.flights")
     finally:
-        connection.close()
+        engine.dispose()
     return int(real)
 
 

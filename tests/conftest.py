@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 # Keep Airflow's files out of the developer's ~/airflow, and its examples out of DagBags.
 os.environ.setdefault("AIRFLOW_HOME", str(Path(tempfile.gettempdir()) / "nightscore-tests-airflow"))
@@ -142,19 +143,22 @@ class S3Store:
     def url(self, *parts: str) -> str:
         return "/".join([f"s3://{self.bucket}", *parts])
 
-    def keys(self, prefix: str = "") -> list[str]:
-        """Every key below `prefix`, read with boto3 (not through nightscore.store)."""
+    def client(self, service: str) -> Any:
+        """A boto3 client of `service` ("s3", "iam") as the store's user."""
         import boto3
 
-        client = boto3.client(
-            "s3",
+        return boto3.client(
+            service,
             endpoint_url=self.endpoint,
             region_name="us-east-1",
             aws_access_key_id=self.key_id,
             aws_secret_access_key=self.secret,
         )
-        found = client.list_objects_v2(Bucket=self.bucket, Prefix=prefix).get("Contents", [])
-        return sorted(o["Key"] for o in found)
+
+    def keys(self, prefix: str = "") -> list[str]:
+        """Every key below `prefix`, read with boto3 (not through nightscore.store)."""
+        listing = self.client("s3").list_objects_v2(Bucket=self.bucket, Prefix=prefix)
+        return sorted(o["Key"] for o in listing.get("Contents", []))
 
 
 # The store's user: S3, and IAM so that tests can create users of their own.

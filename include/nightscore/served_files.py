@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 import fsspec
 
+from nightscore import store
 from nightscore.config import Settings
 from nightscore.links import area_root
 
@@ -60,10 +61,10 @@ def content_type(key: str) -> str:
 
 
 def read_bytes(location: str) -> bytes:
-    """The bytes of a file in the store; FileNotFoundError if there is no such file."""
+    """The bytes of a file in the store; FileNotFoundError if there is no such file (a
+    folder is none)."""
     try:
-        with fsspec.open(location, "rb") as f:
-            return f.read()
+        return store.read_bytes(location)
     except (IsADirectoryError, NotADirectoryError) as exc:
         raise FileNotFoundError(location) from exc
 
@@ -103,6 +104,7 @@ def _modified(info: dict[str, Any]) -> float:
 
 def _find(settings: Settings, area: str, pattern: str) -> list[tuple[str, float]]:
     """(key, modified) of the files below an area's root that match a glob pattern."""
+    store.apply_env()  # the endpoint of an S3-compatible store, as nightscore.store does
     fs, root = fsspec.core.url_to_fs(area_root(settings, area))
     root = root.rstrip("/")
     found = fs.glob(f"{root}/{pattern}", detail=True)

@@ -58,15 +58,7 @@ def test_a_write_that_fails_keeps_the_earlier_version(s3_store, tmp_path, where)
 def test_an_upload_that_fails_midway_leaves_no_final_key(s3_store, monkeypatch, fresh_clients):
     """A user that may write temporary keys but not the final one: the first stage of the
     upload succeeds, the move fails; no final key appears and nothing is left behind."""
-    import boto3
-
-    iam = boto3.client(
-        "iam",
-        endpoint_url=s3_store.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=s3_store.key_id,
-        aws_secret_access_key=s3_store.secret,
-    )
+    iam = s3_store.client("iam")
     bucket = f"arn:aws:s3:::{s3_store.bucket}"
     policy = {
         "Version": "2012-10-17",

@@ -27,7 +27,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -67,38 +67,48 @@ class Kill:
     at: float = 0.0
 
 
-@dataclass(eq=False)  # a Thread must stay hashable
 class Killer(threading.Thread):
     """Watches for a `score_partition` running on a worker, and kills that worker's host."""
 
-    cluster: Cluster
-    kill: Kill = field(default_factory=Kill)
-    stop: threading.Event = field(default_factory=threading.Event)
+    SQL = (
+        "SELECT hostname, run_id, map_index, try_number FROM task_instance "
+        "WHERE dag_id = 'nightly_scoring' AND task_id = 'score_partition' "
+        "AND state = 'running' AND hostname = ANY(%s) LIMIT 1"
+    )
 
-    def __post_init__(self) -> None:
-        threading.Thread.__init__(self, daemon=True)
+    def __init__(self, cluster: Cluster) -> None:
+        super().__init__(daemon=True)
+        self.cluster = cluster
+        self.kill = Kill()
+        self.stop = threading.Event()
 
     def run(self) -> None:
+        import psycopg2
+
         by_address = {host.address: name for name, host in self.cluster.workers.items()}
-        sql = (
-            "SELECT hostname, run_id, map_index, try_number FROM task_instance "
-            "WHERE dag_id = 'nightly_scoring' AND task_id = 'score_partition' "
-            "AND state = 'running' AND hostname = ANY(%s) LIMIT 1"
+        # One connection for the whole watch: it polls ten times a second.
+        connection = psycopg2.connect(config.libpq_url(self.cluster.airflow_db_url))
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                while not self.stop.is_set():
+                    cursor.execute(self.SQL, (list(by_address),))
+                    found = cursor.fetchone()
+                    if found:
+                        self._kill(by_address[found[0]], *found)
+                        return
+                    time.sleep(0.1)
+        finally:
+            connection.close()
+
+    def _kill(self, name: str, address: str, run_id: str, map_index: int, try_number: int):
+        killed = self.cluster.workers[name].kill()
+        self.kill = Kill(name, address, run_id, map_index, try_number, time.monotonic())
+        print(
+            f"  killed {name} ({address}: {killed} processes) while it ran "
+            f"score_partition[{map_index}] of {run_id}",
+            flush=True,
         )
-        while not self.stop.is_set():
-            found = _query(self.cluster.airflow_db_url, sql, (list(by_address),))
-            if found:
-                address, run_id, map_index, try_number = found[0]
-                name = by_address[address]
-                killed = self.cluster.workers[name].kill()
-                self.kill = Kill(name, address, run_id, map_index, try_number, time.monotonic())
-                print(
-                    f"  killed {name} ({address}: {killed} processes) while it ran "
-                    f"score_partition[{map_index}] of {run_id}",
-                    flush=True,
-                )
-                return
-            time.sleep(0.1)
 
 
 def _task_instances(cluster: Cluster) -> list[tuple]:
@@ -309,7 +319,7 @@ def _report(
             if row[0] == "nightly_scoring" and row[1] == "score_partition"
             and row[2] == kill.run_id and row[3] == kill.map_index
         ]  # fmt: skip
-        day = next(d for d in days if d.isoformat() in kill.run_id or True)
+        day = next(d for d in days if d.isoformat() in kill.run_id)
         runs_published, scored, flights = _published(cluster, day)
         recovered = bool(
             retried

@@ -14,7 +14,6 @@ execution API). Every component reaches Postgres as a role of its own.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -256,7 +255,3 @@ def up(root: Path, *, workers: tuple[str, ...] = WORKERS, log=print) -> Cluster:
     except BaseException:
         teardown(paths, network)
         raise
-
-
-def python() -> str:
-    return sys.executable

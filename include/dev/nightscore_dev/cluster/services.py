@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from functools import partial
@@ -17,6 +16,7 @@ from nightscore_dev.stack.paths import StatePaths
 from nightscore_dev.stack.ports import free_port, tcp_answers
 from nightscore_dev.stack.postgres import _give_to, _init_embedded, _pg_bin, _pg_run, _pg_user
 from nightscore_dev.stack.processes import component_pid, start_detached, wait_until
+from nightscore_dev.stack.stack import start_mail_sink
 
 # Each component reaches Postgres over the network as a role of its own.
 ROLES = {
@@ -95,7 +95,7 @@ def start_services(paths: StatePaths, address: str) -> Services:
     _start_redis(paths, services)
     _start_s3(paths, services)
     _start_mlflow(paths, services)
-    _start_mail_sink(paths, services)
+    start_mail_sink(paths, services.smtp_port, host=services.address)
     for name, port in (
         ("redis", services.redis_port),
         ("s3", services.s3_port),
@@ -233,16 +233,3 @@ def _start_mlflow(paths: StatePaths, services: Services) -> None:
     )
     backend = services.role_url("mlflow")
     start_detached(paths, "mlflow", command, mlflow_server_env(backend))
-
-
-def _start_mail_sink(paths: StatePaths, services: Services) -> None:
-    command = [sys.executable, "-m", "nightscore_dev.mailsink", "--folder", str(paths.mail)]
-    command += ["--host", services.address, "--port", str(services.smtp_port)]
-    start_detached(paths, "mailsink", command)
-
-
-def run_checked(args: list[str], env: dict[str, str], log: Path, what: str) -> None:
-    with log.open("a") as handle:
-        result = subprocess.run(args, env=env, stdout=handle, stderr=subprocess.STDOUT)
-    if result.returncode != 0:
-        raise RuntimeError(f"{what} failed; see {log}")

@@ -84,12 +84,12 @@ class Stack:
         return admin_password(self.paths)
 
 
-def start_mail_sink(paths: StatePaths, port: int) -> tuple[int, bool]:
+def start_mail_sink(paths: StatePaths, port: int, host: str = "127.0.0.1") -> tuple[int, bool]:
     """Start the SMTP sink detached (`nightscore_dev.mailsink`); (pid, started)."""
     if component_pid(paths, MAIL_SINK) is None:
         ensure_port_free(port, "the mail sink")
     command = [sys.executable, "-m", "nightscore_dev.mailsink", "--folder", str(paths.mail)]
-    return start_detached(paths, MAIL_SINK, [*command, "--host", "127.0.0.1", "--port", str(port)])
+    return start_detached(paths, MAIL_SINK, [*command, "--host", host, "--port", str(port)])
 
 
 def upgrade_warehouse(paths: StatePaths, warehouse_url: str, admin_url: str) -> None:
