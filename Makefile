@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 
 .DEFAULT_GOAL := help
-.PHONY: help venv requirements lint precommit format test test-distributed demo stop bench-dag-imports bench-scoring bench-drift bench-executors
+.PHONY: help venv requirements lint precommit format test test-distributed test-faults demo stop bench-dag-imports bench-scoring bench-drift bench-executors
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -54,6 +54,11 @@ test: venv ## the whole suite, against a real Postgres
 # line is JSON; `make test` runs it too (tests/distributed).
 test-distributed: venv ## two nights on Celery workers on hosts of their own, a worker killed, every link fetched
 	$(BIN)/python -m nightscore_dev.cluster
+
+# Needs root: it mounts a tmpfs for the reports and remounts it read-only. Its last line
+# is JSON; `make test` runs it too (tests/faults).
+test-faults: venv ## six faults injected into the real services while real DAG runs need them
+	$(BIN)/python -m nightscore_dev.faults
 
 demo: venv ## start the platform and replay a window of days through the scheduler (EXECUTOR=celery: Redis and two Celery workers)
 	$(BIN)/nightscore-dev demo $(if $(EXECUTOR),--executor $(EXECUTOR))

@@ -1,0 +1,3 @@
+from nightscore_dev.faults.check import main
+
+raise SystemExit(main())
