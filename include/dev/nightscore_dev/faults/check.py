@@ -146,6 +146,23 @@ def _trigger(client: demo.AirflowClient, dag_id: str, day: date, **conf: Any) ->
     return run
 
 
+def wait_for_runs(client: demo.AirflowClient, runs: list[demo.Run], deadline: float) -> None:
+    """`demo.wait_for_runs`, through moments when the API server is too busy to answer
+    within 30 s (two cores shared with a training and Evidently)."""
+    progress = demo.Progress(len(runs))
+    while True:
+        try:
+            demo.wait_for_runs(client, [r for r in runs if not r.finished], progress, deadline)
+            return
+        except demo.DemoError as exc:
+            if not any(s in str(exc) for s in ("did not answer", "cannot reach")):
+                raise
+            if time.monotonic() > deadline:
+                raise
+            print(f"    (the API server is slow; asking again: {str(exc)[:80]})", flush=True)
+            time.sleep(5)
+
+
 class Driver:
     """Runs the nights with their faults, and keeps every run it triggered."""
 
@@ -157,7 +174,7 @@ class Driver:
 
     def wait(self, *runs: demo.Run) -> None:
         self.runs += runs
-        demo.wait_for_runs(self.client, list(runs), demo.Progress(len(runs)), self.deadline)
+        wait_for_runs(self.client, list(runs), self.deadline)
 
     def night_1_evening(self, f1: Fault, f2: Fault) -> None:
         stack = self.stack
@@ -399,6 +416,14 @@ def _seed_history(stack: FaultStack) -> int:
     return seed_days(settings_of(stack), HISTORY_FIRST, NIGHT_1 - timedelta(days=1))
 
 
+def _dag_ids() -> tuple[str, ...]:
+    """The demo's DAGs, and the outbox's sweep when there is one."""
+    from nightscore import config
+
+    sweep = ("alert_outbox",) if (config.PROJECT_ROOT / "dags" / "alert_outbox.py").exists() else ()
+    return (*demo.DEMO_DAGS, *sweep)
+
+
 def _unpause_all(client: demo.AirflowClient) -> list[str]:
     found = client.request("GET", "/api/v2/dags", params={"limit": 100}) or {}
     dag_ids = [d["dag_id"] for d in found.get("dags", [])]
@@ -425,11 +450,13 @@ def run(root: Path, settle_s: float = LATE_S) -> tuple[list[Fault], float]:
         print("2. Seeding the history, parsing the DAGs, training the first champion", flush=True)
         seeder = threading.Thread(target=_seed_history, args=(stack,), daemon=True)
         seeder.start()
-        demo.wait_for_dags(client, stack.paths)
+        demo.wait_for_dags(client, stack.paths, _dag_ids())
         seeder.join()
         dags = _unpause_all(client)
         print(f"  unpaused: {', '.join(sorted(dags))}", flush=True)
-        trained = demo.train_champion(client, NIGHT_1, deadline)
+        conf = {"cutoff": NIGHT_1.isoformat(), "reason": "fault suite: the first champion"}
+        trained = demo.trigger(client, "retrain", f"cutoff {NIGHT_1}", conf)
+        wait_for_runs(client, [trained], deadline)
         if trained.state != "success":
             raise demo.DemoError("the first champion could not be trained")
         driver = Driver(stack, client, deadline)

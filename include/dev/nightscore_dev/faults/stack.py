@@ -65,9 +65,15 @@ REPORTS_TMPFS_BYTES = 64 * 1024 * 1024
 # are looked for this often (default: 300 s).
 HEARTBEAT_TIMEOUT_S = 30
 ORPHAN_CHECK_S = 20
-# Short retries: the suite waits them out for real (production: NIGHTSCORE_RETRY_DELAY_S
-# 120 s). The first retry of a task hit by an outage of OUTAGE_S comes after it.
+# Short retries, waited out for real (production: 3 retries from 120 s, doubling up to
+# 1800 s). Four from 5 s, doubling up to 30 s: 5 + 10 + 20 + 30 = 65 s of pauses, plus a
+# task start each (5-15 s on 2 busy cores), outlast an MLflow restart (25-60 s).
+RETRIES = 4
 RETRY_DELAY_S = 5
+MAX_RETRY_DELAY_S = 30
+# The alert_outbox DAG's sweep, every minute (production: 10): mail the sink missed
+# goes out within a minute of its return.
+DRAIN_EVERY_MIN = 1
 
 
 @dataclass
@@ -282,7 +288,10 @@ def up(root: Path, *, log=print) -> FaultStack:
                 "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT_S),
                 "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": str(ORPHAN_CHECK_S),
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": str(ORPHAN_CHECK_S),
+                "NIGHTSCORE_RETRIES": str(RETRIES),
                 "NIGHTSCORE_RETRY_DELAY_S": str(RETRY_DELAY_S),
+                "NIGHTSCORE_MAX_RETRY_DELAY_S": str(MAX_RETRY_DELAY_S),
+                "NIGHTSCORE_ALERT_DRAIN_EVERY_MIN": str(DRAIN_EVERY_MIN),
                 # The first champion is a means here, not the subject: two trials.
                 "NIGHTSCORE_TUNING_TRIALS": "2",
                 "NIGHTSCORE_TUNING_TIMEOUT_S": "20",
