@@ -33,6 +33,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as _SourceError
 
+from nightscore.errors import DataError
+
 # The repository root when running from a checkout; the current folder otherwise.
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 PROJECT_ROOT = _REPO_ROOT if (_REPO_ROOT / "pyproject.toml").exists() else Path.cwd()
@@ -89,7 +91,7 @@ def redact_url(url: str) -> str:
     return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***\2", url))
 
 
-class SettingsError(ValueError):
+class SettingsError(DataError, ValueError):
     """A NIGHTSCORE_* variable holds a value its setting cannot take."""
 
 
@@ -199,6 +201,19 @@ class Settings(BaseModel):
     retry_delay_s: int = Field(
         120, description="Pause before a failed task is retried (rejections never are)."
     )
+    # --- retries and timeouts (a data error is never retried; see nightscore.errors) ---
+    retries: int = Field(
+        3, ge=0, description="Retries of a task that failed for an unavailable component."
+    )
+    max_retry_delay_s: int = Field(
+        1800, ge=1, description="Cap of the retry pause, which doubles after each try."
+    )
+    task_timeout_s: int = Field(
+        1800, ge=1, description="A task running longer than this fails (and is retried)."
+    )
+    training_timeout_s: int = Field(3600, ge=1, description="...training a challenger.")
+    history_timeout_s: int = Field(6 * 3600, ge=1, description="...loading a range of history.")
+    report_timeout_s: int = Field(3600, ge=1, description="...the Evidently drift report.")
     # --- email ---
     alert_email_to: Addresses = Field((), description="Engineers: alerts (comma-separated).")
     report_email_to: Addresses = Field(

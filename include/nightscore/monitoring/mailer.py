@@ -24,6 +24,8 @@ from email.utils import format_datetime, formatdate
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from nightscore.errors import DataError
+
 CONN_ID = "smtp_default"
 CONN_ENV = "AIRFLOW_CONN_SMTP_DEFAULT"
 DEFAULT_FROM = "nightscore@localhost"
@@ -40,7 +42,7 @@ LINK_KEYS = {
 _SEVERITY_COLOURS = {"critical": "#b00020", "warning": "#b26a00", "info": "#1f5fa8"}
 
 
-class SmtpConfigError(ValueError):
+class SmtpConfigError(DataError, ValueError):
     """The SMTP connection is missing or malformed; the message says what to fix."""
 
 
