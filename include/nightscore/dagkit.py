@@ -37,7 +37,8 @@ DEFAULT_ARGS: dict[str, Any] = {
     "owner": "nightscore",
     "retries": SETTINGS.retries,
     "retry_delay": timedelta(seconds=SETTINGS.retry_delay_s),
-    "retry_exponential_backoff": True,
+    # Airflow 3 reads this as the multiplier of the pause: 2 doubles it after each try.
+    "retry_exponential_backoff": 2.0,
     "max_retry_delay": timedelta(seconds=SETTINGS.max_retry_delay_s),
     "execution_timeout": timedelta(seconds=SETTINGS.task_timeout_s),
     "on_failure_callback": notify_failure,

@@ -57,7 +57,8 @@ def test_retries_back_off_from_settings(dagbag, settings):
     for dag_id, dag in dagbag.dags.items():
         for t in dag.tasks:
             if t.retries:
-                assert t.retry_exponential_backoff, f"{dag_id}.{t.task_id}"
+                # A multiplier in Airflow 3 (True would be 1: a constant pause).
+                assert t.retry_exponential_backoff == 2.0, f"{dag_id}.{t.task_id}"
                 assert t.max_retry_delay == timedelta(seconds=settings.max_retry_delay_s)
     scoring = dagbag.dags["nightly_scoring"]
     for task_id in ("plan_scoring", "score_partition", "publish_predictions"):
