@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 
