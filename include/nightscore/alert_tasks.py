@@ -11,8 +11,9 @@ failed would therefore turn the failed run green. So `send_alerts` is a *teardow
 task: Airflow leaves teardowns out of the run's state (`on_failure_fail_dagrun` stays
 False) and looks at the tasks before it, the DAG's real leaves. Its trigger rule is
 teardown's `all_done_setup_success`, which, with no setup task upstream, is `all_done`:
-it runs once every other task is done, whatever their states. Clearing a failed task
-clears its teardown too, so the re-run's alerts go out at its end as well.
+it runs once every other task is done, whatever their states. Clearing a task with its
+downstream tasks (or a leaf) clears `send_alerts` too, so a re-run's alerts go out at
+its end as well; otherwise the sweep sends them.
 
 Imported at DAG parse time (through `dagkit`): it imports nothing heavy.
 """

@@ -12,7 +12,10 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
+from nightscore.monitoring.mailer import alert_message_id
+from nightscore.warehouse.db import engine_for
 from nightscore_dev.mailsink import MailSink
 from nightscore_dev.stack import free_port
 
@@ -118,9 +121,11 @@ def env(warehouse, tmp_path_factory):
     sink.stop()
 
 
-def run(env, dag_id: str) -> tuple[str, dict[str, tuple[str, float | None]]]:
+def run(
+    env, dag_id: str, logical_date: str = "2013-02-11T22:00:00+00:00"
+) -> tuple[str, dict[str, tuple[str, float | None]]]:
     out = subprocess.run(
-        [sys.executable, "-c", RUNNER, dag_id, "2013-02-11T22:00:00+00:00"],
+        [sys.executable, "-c", RUNNER, dag_id, logical_date],
         env=env,
         capture_output=True,
         text=True,
@@ -162,7 +167,7 @@ def test_a_failed_task_fails_the_run_and_its_alert_leaves_with_the_run(env):
     assert tasks["after"][0] == "upstream_failed"
     assert tasks["fine"][0] == "success"
     assert tasks["send_alerts"][0] == "success"
-    [saved] = [m for m in sink.saved if "breaks" in m.subject]
+    [saved] = [m for m in sink.saved if "fails_then_sends: task breaks" in m.subject]
     mail = message_from_bytes(saved.eml.read_bytes(), policy=policy.default)
     assert "fails_then_sends: task breaks failed" in mail["Subject"]
     # From the task's failure to the mail in the sink, within the same run.
@@ -181,3 +186,34 @@ def test_control_a_plain_all_done_leaf_turns_a_failed_run_green(env):
     state, tasks = run(env[0], "control_all_done_leaf")
     assert tasks["breaks"][0] == "failed"
     assert state == "success"  # why send_alerts is a teardown
+
+
+def test_warehouse_down_the_failure_is_mailed_directly_then_queued_once(env, warehouse):
+    environment, sink = env
+    closed = f"postgresql://nightscore_etl@127.0.0.1:{free_port()}/x"
+    day = "2013-02-12T22:00:00+00:00"
+    before = len(sink.saved)
+
+    state, tasks = run({**environment, "NIGHTSCORE_WAREHOUSE_URL": closed}, "fails_then_sends", day)
+
+    assert state == "failed"
+    assert tasks["send_alerts"][0] == "success"  # it warned: the warehouse is down
+    [mailed] = [m for m in sink.saved[before:] if "fails_then_sends: task breaks" in m.subject]
+    spool = Path(environment["NIGHTSCORE_ALERT_SPOOL_ROOT"])
+    assert len(list(spool.glob("*.json"))) == 1
+
+    # The warehouse is back: the next DAG to end drains the spool.
+    state, _ = run(environment, "succeeds_then_sends", day)
+
+    assert state == "success"
+    assert list(spool.glob("*.json")) == []
+    message_id = message_from_bytes(mailed.eml.read_bytes(), policy=policy.default)["Message-ID"]
+    with engine_for(warehouse).connect() as conn:
+        rows = conn.execute(
+            text("SELECT dedup_key, status FROM monitoring.alerts WHERE rule = 'dag_failed'")
+        ).all()
+    # The outbox row of the notice mailed directly: the Message-ID is its dedup key's.
+    assert [status for key, status in rows if alert_message_id(key) == message_id] == ["sent"]
+    assert [m for m in sink.saved[before:] if "fails_then_sends: task breaks" in m.subject] == [
+        mailed
+    ]  # once

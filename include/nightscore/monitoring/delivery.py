@@ -19,7 +19,7 @@ import smtplib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from nightscore import sql
 from nightscore.errors import InfrastructureError, classify
@@ -30,6 +30,7 @@ from nightscore.store import StoreError
 if TYPE_CHECKING:
     from nightscore.config import Settings
     from nightscore.monitoring.mailer import SmtpSettings
+    from nightscore.monitoring.rules import RuleSet
 
 logger = logging.getLogger(__name__)
 MAILED_NOTE = "mailed directly while the outbox could not be written"
@@ -181,7 +182,7 @@ def drain_spool(settings: Settings) -> DrainResult:
     return DrainResult(queued, already_mailed, mailed, tuple(errors))
 
 
-def _queue(conn, notice: Notice, rules) -> None:
+def _queue(conn: Connection, notice: Notice, rules: RuleSet) -> None:
     from nightscore.monitoring.outbox import raise_alert
 
     raise_alert(

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 RULE = "dag_failed"
 INFRASTRUCTURE_RULE = "infrastructure_unavailable"
 MAX_EXCEPTION_CHARS = 4000
+CONNECT_TIMEOUT_S = 10
 logger = logging.getLogger(__name__)
 
 
@@ -100,24 +101,37 @@ def failure_notice(context: Any, settings: Settings) -> Notice:
 
 def queue_notice(notice: Notice, settings: Settings) -> int | None:
     """Queue `notice` in the outbox; its id, or None when its dedup key was queued before."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
     from nightscore.monitoring.outbox import raise_alert
     from nightscore.monitoring.rules import load_rules
-    from nightscore.warehouse.db import engine_for
 
     rules = load_rules(settings)
-    with engine_for(settings).begin() as conn:
-        return raise_alert(
-            conn,
-            rule=notice.rule,
-            severity=notice.severity,
-            service_date=notice.service_date,
-            subject=notice.subject,
-            body=notice.body,
-            details=notice.details,
-            dedup_key=notice.dedup_key,
-            cooldown_key=notice.cooldown_key,
-            rules=rules,
-        )
+    # An engine of its own, with a short connect timeout: a warehouse host that does not
+    # answer at all would otherwise hold the callback for the kernel's TCP timeout
+    # (about 2 minutes on Linux) before the notice is mailed directly.
+    engine = create_engine(
+        settings.warehouse_sqlalchemy_url,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
+        poolclass=NullPool,
+    )
+    try:
+        with engine.begin() as conn:
+            return raise_alert(
+                conn,
+                rule=notice.rule,
+                severity=notice.severity,
+                service_date=notice.service_date,
+                subject=notice.subject,
+                body=notice.body,
+                details=notice.details,
+                dedup_key=notice.dedup_key,
+                cooldown_key=notice.cooldown_key,
+                rules=rules,
+            )
+    finally:
+        engine.dispose()
 
 
 def failure_details(context: Any, settings: Settings) -> dict[str, Any]:
