@@ -112,7 +112,7 @@ def spooled(settings: Settings) -> list[tuple[str, Notice]]:
             continue
         except (ValueError, TypeError, KeyError) as exc:
             logger.error("%s is not a spooled alert notice (%s); left in place", where, exc)
-    return sorted(found, key=lambda item: item[1].noticed_at)
+    return sorted(found, key=lambda item: (item[1].noticed_at, item[1].dedup_key))
 
 
 def discard(where: str) -> None:
