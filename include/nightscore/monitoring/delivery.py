@@ -96,7 +96,11 @@ def deliver(settings: Settings, *, limit: int = 100) -> DeliveryResult:
 
 def notify_directly(notice: Notice, settings: Settings) -> Notice:
     """Spool `notice`, mail it, and record that it was mailed; returns it as kept.
-    Never raises: the failure it reports must not be hidden by a second one."""
+    Never raises: the failure it reports must not be hidden by a second one.
+
+    Spooled first, so a crash after it loses nothing; a drain that reads the notice in
+    the moment between the spool write and the mail mails it too (at least once, with
+    the same Message-ID, as the outbox itself)."""
     kept = _keep(notice, settings)
     try:
         mail_notice(notice, settings)
