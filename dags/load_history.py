@@ -17,7 +17,14 @@ from datetime import timedelta
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from nightscore.dagkit import DEFAULT_ARGS, SETTINGS, START_DATE, core_asset, run_step
+from nightscore.dagkit import (
+    DEFAULT_ARGS,
+    SETTINGS,
+    START_DATE,
+    core_asset,
+    run_step,
+    send_alerts_task,
+)
 
 
 @dag(
@@ -63,6 +70,7 @@ def load_history():
         return {"loaded": len(result.loaded)}
 
     load_range()
+    send_alerts_task()
 
 
 load_history()
