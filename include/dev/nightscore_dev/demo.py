@@ -453,6 +453,7 @@ def summary(
     password: str | None = None,
     logs: str | None = None,
     mlflow_url: str | None = None,
+    mlflow_login: str | None = None,
     mail: str | None = None,
     reports: str | None = None,
     evidently: str | None = None,
@@ -546,7 +547,8 @@ def summary(
         login = f"admin / {password}" if password else "admin"
         lines.append(f"Airflow UI: {ui_url}  (login: {login})")
     if mlflow_url:
-        lines.append(f"MLflow UI:  {mlflow_url}  (runs and the model registry)")
+        login = f"; the browser asks for a login: {mlflow_login}" if mlflow_login else ""
+        lines.append(f"MLflow UI:  {mlflow_url}  (runs and the model registry{login})")
     if logs:
         lines.append(f"Logs: {logs}  (task logs under tasks/)")
     lines.append("Stop everything: make stop")
@@ -622,6 +624,7 @@ def _safe_summary(stack: local.Stack, first: date, last: date) -> str:
             password=stack.password,
             logs=str(stack.paths.logs),
             mlflow_url=stack.mlflow_url,
+            mlflow_login=_mlflow_login(stack),
             mail=str(stack.paths.mail),
             reports=stack.env.get("NIGHTSCORE_REPORTS_DIR") or str(stack.paths.root / "reports"),
             evidently=stack.env.get("NIGHTSCORE_EVIDENTLY_WORKSPACE")
@@ -631,9 +634,15 @@ def _safe_summary(stack: local.Stack, first: date, last: date) -> str:
         return (
             f"Cannot read the warehouse ({local.redacted(stack.warehouse_url)}): {exc}\n"
             f"Airflow UI: {stack.api_url}  (login: admin / {stack.password})\n"
-            f"MLflow UI:  {stack.mlflow_url}  (runs and the model registry)\n"
+            f"MLflow UI:  {stack.mlflow_url}  (login: {_mlflow_login(stack)})\n"
             f"Logs: {stack.paths.logs}\nStop everything: make stop"
         )
+
+
+def _mlflow_login(stack: local.Stack) -> str:
+    """The MLflow server's generated login, as the demo prints it."""
+    auth = local.mlflow_auth(stack.paths)
+    return f"{auth.username} / {auth.password}"
 
 
 def _minutes(seconds: float) -> str:

@@ -23,7 +23,10 @@ from nightscore_dev.stack.airflow import (
 from nightscore_dev.stack.celery import task_hosts
 from nightscore_dev.stack.mlflow import (
     MLFLOW_START_TIMEOUT_S,
+    MlflowAuth,
+    mlflow_auth,
     mlflow_base_url,
+    mlflow_client_env,
     mlflow_health_url,
     start_mlflow_server,
 )
@@ -49,6 +52,7 @@ __all__ = [
     "ADMIN_USER",
     "MLFLOW",
     "MLFLOW_START_TIMEOUT_S",
+    "MlflowAuth",
     "Stack",
     "StatePaths",
     "airflow_command",
@@ -60,7 +64,9 @@ __all__ = [
     "ensure_database",
     "ensure_postgres",
     "free_port",
+    "mlflow_auth",
     "mlflow_base_url",
+    "mlflow_client_env",
     "mlflow_health_url",
     "read_env_file",
     "redacted",

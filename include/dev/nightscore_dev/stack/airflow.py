@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from nightscore import config
-from nightscore_dev.stack.mlflow import mlflow_base_url
+from nightscore_dev.stack.mlflow import mlflow_auth, mlflow_base_url, mlflow_client_env
 from nightscore_dev.stack.paths import COMPONENTS, StatePaths
 from nightscore_dev.stack.ports import Ports
 from nightscore_dev.stack.postgres import database_url
@@ -127,6 +127,8 @@ def airflow_env(
             # The stack's own MLflow server, whatever the setting said (its port is free).
             "NIGHTSCORE_MLFLOW_TRACKING_URI": tracking_uri,
             "MLFLOW_TRACKING_URI": tracking_uri,
+            # Its login (MLflow's basic-auth app), generated into the state folder.
+            **mlflow_client_env(mlflow_auth(paths)),
             # Download progress bars fill task logs with carriage-return lines.
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": os.environ.get(
                 "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"
