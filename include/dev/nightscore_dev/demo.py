@@ -451,6 +451,7 @@ def summary(
     *,
     ui_url: str | None = None,
     password: str | None = None,
+    viewer_password: str | None = None,
     logs: str | None = None,
     mlflow_url: str | None = None,
     mlflow_login: str | None = None,
@@ -545,7 +546,8 @@ def summary(
         lines.append(f"Evidently UI: evidently ui --workspace {evidently}  (drift trend)")
     if ui_url:
         login = f"admin / {password}" if password else "admin"
-        lines.append(f"Airflow UI: {ui_url}  (login: {login})")
+        viewer = f"; read-only: viewer / {viewer_password}" if viewer_password else ""
+        lines.append(f"Airflow UI: {ui_url}  (login: {login}{viewer})")
     if mlflow_url:
         login = f"; the browser asks for a login: {mlflow_login}" if mlflow_login else ""
         lines.append(f"MLflow UI:  {mlflow_url}  (runs and the model registry{login})")
@@ -622,6 +624,7 @@ def _safe_summary(stack: local.Stack, first: date, last: date) -> str:
             last,
             ui_url=stack.api_url,
             password=stack.password,
+            viewer_password=local.viewer_password(stack.paths),
             logs=str(stack.paths.logs),
             mlflow_url=stack.mlflow_url,
             mlflow_login=_mlflow_login(stack),

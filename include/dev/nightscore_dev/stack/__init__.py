@@ -15,9 +15,11 @@ The names most callers need are here: `from nightscore_dev import stack`, then
 
 from nightscore_dev.stack.airflow import (
     ADMIN_USER,
+    VIEWER_USER,
     airflow_command,
     api_base_url,
     read_env_file,
+    viewer_password,
     write_env_file,
 )
 from nightscore_dev.stack.celery import task_hosts
@@ -52,6 +54,7 @@ __all__ = [
     "ADMIN_USER",
     "MLFLOW",
     "MLFLOW_START_TIMEOUT_S",
+    "VIEWER_USER",
     "MlflowAuth",
     "Stack",
     "StatePaths",
@@ -78,6 +81,7 @@ __all__ = [
     "stop_processes",
     "task_hosts",
     "up",
+    "viewer_password",
     "wait_until",
     "write_env_file",
 ]
