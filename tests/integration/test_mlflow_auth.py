@@ -5,6 +5,7 @@ opens both, in an HTTP client and in a browser."""
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import httpx
@@ -72,6 +73,10 @@ def test_a_browser_opens_the_ui_after_the_basic_auth_prompt(mlflow_server, login
     """What an engineer sees following the Airflow UI's MLflow link: the browser's login
     prompt (basic auth), then MLflow's UI; cancelling the prompt leaves a 401."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    from mlflow import MlflowClient
+
+    name = f"browser-check-{uuid.uuid4().hex[:8]}"
+    experiment_id = MlflowClient(tracking_uri=mlflow_server).create_experiment(name)
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
@@ -83,7 +88,8 @@ def test_a_browser_opens_the_ui_after_the_basic_auth_prompt(mlflow_server, login
                 http_credentials={"username": login[0], "password": login[1]}
             )
             page = context.new_page()
-            assert page.goto(mlflow_server + "/#/experiments").status == 200
-            page.wait_for_selector("text=Experiments", timeout=60_000)
+            # The run page an extra link opens: the UI's own API calls carry the login too.
+            assert page.goto(f"{mlflow_server}/#/experiments/{experiment_id}").status == 200
+            page.wait_for_selector(f"text={name}", timeout=60_000)
         finally:
             browser.close()
