@@ -263,6 +263,16 @@ class Settings(BaseModel):
     mlflow_tracking_uri: str = Field(
         "http://127.0.0.1:5000", description="The tracking server (runs, artifacts, registry)."
     )
+    # MLflow's own variables, which its client reads: a task logs in with them.
+    mlflow_tracking_username: str = Field(
+        "",
+        validation_alias="MLFLOW_TRACKING_USERNAME",
+        description="The user tasks and the CLI log in to the tracking server as (MLflow's "
+        'basic-auth app); "" sends no login.',
+    )
+    mlflow_tracking_password: SecretStr | None = Field(
+        None, validation_alias="MLFLOW_TRACKING_PASSWORD", description="...and its password."
+    )
     model_name: str = Field("flight_disruption", description="The registered model's name.")
     training_window_days: int = Field(
         120, description="A trailing window of labelled days before the cut-off..."
@@ -406,7 +416,7 @@ def _expected(error: Any) -> str:
 
 
 def _shown(field: str, value: Any) -> str:
-    if field == "analyst_password":
+    if field in ("analyst_password", "mlflow_tracking_password"):
         return "'***'"
     if field in _URL_FIELDS and isinstance(value, str):
         return repr(redact_url(value))

@@ -79,6 +79,13 @@ def _mlflow(settings: Settings) -> Any:
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+    # MLflow's client reads its login from the environment only.
+    if settings.mlflow_tracking_username:
+        os.environ["MLFLOW_TRACKING_USERNAME"] = settings.mlflow_tracking_username
+    if settings.mlflow_tracking_password is not None:
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = (
+            settings.mlflow_tracking_password.get_secret_value()
+        )
     return mlflow
 
 

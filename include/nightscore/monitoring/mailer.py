@@ -287,6 +287,8 @@ def build_alert_email(
     service_date = alert.get("service_date")
     all_links = {label: str(details[key]) for key, label in LINK_KEYS.items() if details.get(key)}
     all_links.update({label: url for label, url in (links or {}).items() if url})
+    # Only web addresses become links: a javascript: or data: URL would run in a mail client.
+    all_links = {k: v for k, v in all_links.items() if v.startswith(("http://", "https://"))}
     body = str(alert.get("body") or "")
     facts = [
         (key, _show(value))
