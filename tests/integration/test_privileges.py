@@ -37,6 +37,7 @@ from nightscore_dev.stack.roles import (
     ANALYST_ROLE,
     ETL_ROLE,
     SUPERUSER,
+    SUPERUSER_VARIABLES,
     own_database,
     passwords_file,
     role_password,
@@ -372,7 +373,7 @@ def test_airflow_components_get_no_superuser_url(server, tmp_path, monkeypatch):
     )
     whole = airflow.process_env(env)
     superuser_password = role_password(server.paths, SUPERUSER)
-    for name in airflow.SUPERUSER_VARIABLES:
+    for name in SUPERUSER_VARIABLES:
         assert name not in whole
     assert not [k for k, v in whole.items() if superuser_password in v]
     # Control: what the components do need is there, as their own roles.
@@ -449,3 +450,75 @@ def test_on_the_suites_warehouse_the_analyst_takes_no_advisory_lock(warehouse):
     finally:
         analyst.dispose()
         etl.dispose()
+
+
+# --- the real stack: what its processes were given ----------------------------------------
+
+
+def _environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+
+
+@pytest.mark.e2e
+def test_the_started_stacks_processes_hold_no_superuser_url(tmp_path, monkeypatch):
+    """`make demo`'s stack, started for real on the suite's server: every process's own
+    environment (/proc/PID/environ) lacks the superuser URL; each reaches Postgres as
+    its own role."""
+    from sqlalchemy import make_url
+
+    from nightscore_dev import stack as local
+    from nightscore_dev.stack.paths import COMPONENTS, MAIL_SINK, MLFLOW
+
+    if not postgres_available():
+        pytest.fail(f"no Postgres at {ADMIN_URL}")
+    suffix = uuid.uuid4().hex[:8]
+    airflow_db, warehouse_db = f"nightscore_priv_airflow_{suffix}", f"nightscore_priv_wh_{suffix}"
+    mlflow_db = f"nightscore_priv_mlflow_{suffix}"
+    admin = make_url(ADMIN_URL)
+    monkeypatch.setenv("NIGHTSCORE_ADMIN_URL", ADMIN_URL)  # as a developer's .env sets it
+    monkeypatch.setenv("NIGHTSCORE_LANDING_ROOT", str(tmp_path / "state" / "landing"))
+    monkeypatch.setenv("NIGHTSCORE_DATA_DOCS_ROOT", str(tmp_path / "state" / "data_docs"))
+    monkeypatch.setenv(
+        "NIGHTSCORE_WAREHOUSE_URL",
+        f"postgresql://nightscore_etl@{admin.host}:{admin.port or 5432}/{warehouse_db}",
+    )
+    paths = local.state_paths(tmp_path / "state")
+    try:
+        running = local.up(
+            paths,
+            api_port=local.free_port(),
+            airflow_db=airflow_db,
+            warehouse_db=warehouse_db,
+            mlflow_db=mlflow_db,
+            mlflow_port=local.free_port(),
+        )
+        pids = local.running_components(paths, (*COMPONENTS, MLFLOW, MAIL_SINK))
+        assert set(pids) == {*COMPONENTS, MLFLOW, MAIL_SINK}
+        read = {name: _environ(pid) for name, pid in pids.items()}
+        # MLflow's server and the mail sink keep their environment block as given.
+        for name in (MLFLOW, MAIL_SINK):
+            environ = read.pop(name)
+            assert "PATH" in environ, name
+            assert not set(SUPERUSER_VARIABLES) & set(environ), name
+            assert not [k for k, v in environ.items() if ADMIN_URL in v], name
+        mlflow_store = _environ(pids[MLFLOW])["MLFLOW_BACKEND_STORE_URI"]
+        assert make_url(mlflow_store).username == mlflow_db
+        # Airflow's processes set their title (setproctitle), which overwrites that block:
+        # what remains of it must not hold the URL, and what they were started with is the
+        # environment the stack saved for them (airflow.env).
+        for name, environ in read.items():
+            assert ADMIN_URL not in " ".join(f"{k}={v}" for k, v in environ.items()), name
+        started_with = airflow.process_env(local.read_env_file(paths))
+        assert not set(SUPERUSER_VARIABLES) & set(started_with)
+        assert not [k for k, v in started_with.items() if ADMIN_URL in v]
+        assert make_url(started_with["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]).username == airflow_db
+        assert make_url(started_with["NIGHTSCORE_WAREHOUSE_URL"]).username == ETL_ROLE
+        assert started_with["NIGHTSCORE_ENV_FILE"] == os.devnull
+        # Control: this process, which set the stack up, does hold it.
+        assert os.environ["NIGHTSCORE_ADMIN_URL"] == ADMIN_URL
+        assert running.admin_url == ADMIN_URL
+    finally:
+        local.stop(paths, postgres=False)
+        for name in (airflow_db, warehouse_db, mlflow_db):
+            local.drop_database(ADMIN_URL, name)

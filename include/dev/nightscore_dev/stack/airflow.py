@@ -17,16 +17,10 @@ from nightscore_dev.stack.mlflow import mlflow_base_url
 from nightscore_dev.stack.paths import COMPONENTS, StatePaths
 from nightscore_dev.stack.ports import Ports
 from nightscore_dev.stack.processes import component_pid, run_logged, start_detached, wait_until
+from nightscore_dev.stack.roles import without_superuser
 
 ADMIN_USER = "admin"
 API_START_TIMEOUT_S = 180
-# Superuser URLs: for set-up only, never in the environment of an Airflow process (a task
-# could read them, or a log print them).
-SUPERUSER_VARIABLES = (
-    "NIGHTSCORE_ADMIN_URL",
-    "NIGHTSCORE_TEST_ADMIN_URL",
-    "NIGHTSCORE_BENCH_ADMIN_URL",
-)
 
 
 def load_secrets(paths: StatePaths) -> dict[str, str]:
@@ -96,8 +90,7 @@ def api_base_url(port: int) -> str:
 def process_env(env: Mapping[str, str]) -> dict[str, str]:
     """The whole environment of an Airflow process: ours (`env`) on top of this process's,
     without the superuser's URLs."""
-    inherited = {k: v for k, v in os.environ.items() if k not in SUPERUSER_VARIABLES}
-    return {**inherited, **env}
+    return {**without_superuser(), **env}
 
 
 def airflow_env(
@@ -117,11 +110,7 @@ def airflow_env(
     store = load_secrets(paths)
     api = api_base_url(ports.api)
     tracking_uri = mlflow_base_url(ports.mlflow)
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key.startswith("NIGHTSCORE_") and key not in SUPERUSER_VARIABLES
-    }
+    env = {k: v for k, v in without_superuser().items() if k.startswith("NIGHTSCORE_")}
     # The replay lands a batch seconds before the sensors look: poke often, and give up
     # after minutes rather than the production hours. Explicit settings still win.
     env.setdefault("NIGHTSCORE_SENSOR_POKE_S", "2")

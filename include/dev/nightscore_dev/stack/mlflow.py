@@ -11,7 +11,7 @@ from nightscore import config
 from nightscore_dev.stack.paths import MLFLOW, StatePaths
 from nightscore_dev.stack.ports import ensure_port_free
 from nightscore_dev.stack.processes import component_pid, start_detached
-from nightscore_dev.stack.roles import own_database, role_password
+from nightscore_dev.stack.roles import own_database, role_password, without_superuser
 
 MLFLOW_HOST = "127.0.0.1"
 # `mlflow server` start is mostly imports, in two processes one after the other (the CLI,
@@ -96,4 +96,5 @@ def start_mlflow_server(
     backend = own_database(admin_url, database, role_password(paths, database))
     paths.mlflow_artifacts.mkdir(parents=True, exist_ok=True)
     command = mlflow_server_command(port=port, artifacts_destination=paths.mlflow_artifacts)
-    return start_detached(paths, MLFLOW, command, mlflow_server_env(config.sqlalchemy_url(backend)))
+    env = without_superuser(mlflow_server_env(config.sqlalchemy_url(backend)))
+    return start_detached(paths, MLFLOW, command, env)

@@ -11,7 +11,9 @@ set-up only: no Airflow process is given it (see `airflow.process_env`).
 from __future__ import annotations
 
 import json
+import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 
 from nightscore import config
@@ -21,8 +23,21 @@ from nightscore_dev.stack.paths import StatePaths
 ETL_ROLE = "nightscore_etl"
 ANALYST_ROLE = "nightscore_analyst"
 SUPERUSER = "postgres"
+# Superuser URLs: for set-up only, never in the environment of a process the stack leaves
+# running (Airflow's, whose tasks could read them or a log print them; MLflow's; the sink).
+SUPERUSER_VARIABLES = (
+    "NIGHTSCORE_ADMIN_URL",
+    "NIGHTSCORE_TEST_ADMIN_URL",
+    "NIGHTSCORE_BENCH_ADMIN_URL",
+)
 # Marks the roles the stack made, so that dropping a database drops its role, never another.
 _COMMENT = "nightscore stack: owns database {database}"
+
+
+def without_superuser(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`env` (this process's by default) without the superuser's URLs."""
+    env = os.environ if env is None else env
+    return {key: value for key, value in env.items() if key not in SUPERUSER_VARIABLES}
 
 
 def passwords_file(paths: StatePaths) -> Path:

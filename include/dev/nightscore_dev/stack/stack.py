@@ -57,7 +57,13 @@ from nightscore_dev.stack.processes import (
     stop_processes,
     wait_until,
 )
-from nightscore_dev.stack.roles import ANALYST_ROLE, ETL_ROLE, own_database, role_password
+from nightscore_dev.stack.roles import (
+    ANALYST_ROLE,
+    ETL_ROLE,
+    own_database,
+    role_password,
+    without_superuser,
+)
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,8 @@ def start_mail_sink(paths: StatePaths, port: int, host: str = "127.0.0.1") -> tu
     if component_pid(paths, MAIL_SINK) is None:
         ensure_port_free(port, "the mail sink")
     command = [sys.executable, "-m", "nightscore_dev.mailsink", "--folder", str(paths.mail)]
-    return start_detached(paths, MAIL_SINK, [*command, "--host", host, "--port", str(port)])
+    command += ["--host", host, "--port", str(port)]
+    return start_detached(paths, MAIL_SINK, command, without_superuser())
 
 
 def upgrade_warehouse(paths: StatePaths, warehouse_url: str, admin_url: str) -> None:
