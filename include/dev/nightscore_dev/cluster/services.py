@@ -16,7 +16,7 @@ from nightscore_dev.stack.paths import StatePaths
 from nightscore_dev.stack.ports import free_port, tcp_answers
 from nightscore_dev.stack.postgres import _give_to, _init_embedded, _pg_bin, _pg_run, _pg_user
 from nightscore_dev.stack.processes import component_pid, start_detached, wait_until
-from nightscore_dev.stack.roles import SUPERUSER
+from nightscore_dev.stack.roles import SUPERUSER, protect_server
 from nightscore_dev.stack.stack import start_mail_sink
 
 # Each component reaches Postgres over the network as a role of its own.
@@ -182,6 +182,7 @@ def _create_roles(services: Services) -> None:
                     ensure_owned_database(conn, database, owner=role)
     finally:
         engine.dispose()
+    protect_server(services.admin_url)
 
 
 def _start_redis(paths: StatePaths, services: Services) -> None:
