@@ -132,6 +132,17 @@ def run(server: Server, role: str, statement: str, database: str | None = None):
         connection.close()
 
 
+def run_all(server: Server, statement: str, params=()) -> list[tuple]:
+    """Rows of `statement`, as the superuser."""
+    connection = psycopg2.connect(server.admin)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(statement, params)
+            return cursor.fetchall()
+    finally:
+        connection.close()
+
+
 # --- the embedded server asks for passwords -------------------------------------------
 
 
@@ -190,16 +201,6 @@ def test_every_login_role_has_a_scram_password(server):
     )
     assert set(hashes) == set(roles)
     assert all(h and h.startswith("SCRAM-SHA-256$") for h in hashes.values()), hashes
-
-
-def run_all(server: Server, statement: str, params=()) -> list[tuple]:
-    connection = psycopg2.connect(server.admin)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(statement, params)
-            return cursor.fetchall()
-    finally:
-        connection.close()
 
 
 # --- each role reaches its own database only ------------------------------------------
