@@ -30,6 +30,7 @@ from nightscore.dagkit import (
     END_DATE,
     START_DATE,
     ingestion_tasks,
+    send_alerts_task,
     service_date_param,
 )
 
@@ -48,6 +49,7 @@ from nightscore.dagkit import (
 )
 def ingest_outcomes():
     ingestion_tasks("outcomes", outcomes_service_date)
+    send_alerts_task()
 
 
 ingest_outcomes()

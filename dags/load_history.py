@@ -12,10 +12,19 @@ fails listing the rejected days (their alerts are queued). Re-running is safe.
 **Trigger** with `{"start_date": "2013-01-01", "end_date": "2013-01-31", "replay": true}`.
 """
 
+from datetime import timedelta
+
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from nightscore.dagkit import DEFAULT_ARGS, SETTINGS, START_DATE, core_asset, fail_clearly
+from nightscore.dagkit import (
+    DEFAULT_ARGS,
+    SETTINGS,
+    START_DATE,
+    core_asset,
+    run_step,
+    send_alerts_task,
+)
 
 
 @dag(
@@ -40,16 +49,19 @@ from nightscore.dagkit import DEFAULT_ARGS, SETTINGS, START_DATE, core_asset, fa
     doc_md=__doc__,
 )
 def load_history():
-    @task(outlets=[core_asset(t) for t in ("core.flights", "core.weather", "core.outcomes")])
+    @task(
+        outlets=[core_asset(t) for t in ("core.flights", "core.weather", "core.outcomes")],
+        execution_timeout=timedelta(seconds=SETTINGS.history_timeout_s),
+    )
     def load_range(**context) -> dict:
         from nightscore.calendar import parse_date
         from nightscore.ingest import load_history as load
 
         params = context["params"]
-        start, end = fail_clearly(
+        start, end = run_step(
             lambda: (parse_date(params["start_date"]), parse_date(params["end_date"]))
         )
-        result = fail_clearly(
+        result = run_step(
             lambda: load(start, end, settings=SETTINGS, replay=bool(params["replay"]))
         )
         print(result.summary())
@@ -58,6 +70,7 @@ def load_history():
         return {"loaded": len(result.loaded)}
 
     load_range()
+    send_alerts_task()
 
 
 load_history()

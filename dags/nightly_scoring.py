@@ -42,6 +42,7 @@ from nightscore.dagkit import (
     START_DATE,
     ingestion_tasks,
     scoring_tasks,
+    send_alerts_task,
     service_date_param,
 )
 
@@ -61,6 +62,7 @@ from nightscore.dagkit import (
 def nightly_scoring():
     loaded = ingestion_tasks("schedule", scoring_service_date)
     scoring_tasks(loaded)
+    send_alerts_task()
 
 
 nightly_scoring()

@@ -58,6 +58,7 @@ def make_settings(tmp: Path, database: str) -> Settings:
         admin_url=ADMIN_URL,
         landing_root=str(tmp / "landing"),
         data_docs_root=str(tmp / "data_docs"),
+        alert_spool_root=str(tmp / "alert_spool"),
     )
 
 
@@ -99,8 +100,11 @@ def mlflow_server(tmp_path_factory) -> str:
     """A real `mlflow server` for the session; yields its tracking URI (http://127.0.0.1:PORT).
 
     Its backend store is a fresh database on the test Postgres, its artifacts a temporary
-    folder it serves over HTTP. Nothing global is set: tests pass the URI explicitly, e.g.
-    `MlflowClient(tracking_uri=uri)` or `settings.replace(mlflow_tracking_uri=uri)`.
+    folder it serves over HTTP. Tests pass the URI explicitly, e.g.
+    `MlflowClient(tracking_uri=uri)` or `settings.replace(mlflow_tracking_uri=uri)`. The
+    server asks for a login (MLflow's basic-auth app): its MLFLOW_TRACKING_USERNAME and
+    MLFLOW_TRACKING_PASSWORD are set in the environment for the session, as Airflow's
+    tasks get them.
     """
     if not postgres_available():
         pytest.fail(
@@ -123,7 +127,17 @@ def mlflow_server(tmp_path_factory) -> str:
                 alive=lambda: stack.component_pid(paths, stack.MLFLOW) is not None,
                 what="the MLflow server",
             )
-            yield uri
+            login = stack.mlflow_client_env(stack.mlflow_auth(paths))
+            before = {key: os.environ.get(key) for key in login}
+            os.environ.update(login)
+            try:
+                yield uri
+            finally:
+                for key, value in before.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
         finally:
             stack.stop_processes({"mlflow server": pid}, timeout_s=15)
     finally:

@@ -25,12 +25,13 @@ def date_arg(value: str) -> date:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
+    from nightscore.config import SettingsError
     from nightscore.warehouse import upgrade
     from nightscore.warehouse.db import WarehouseError
 
     try:
         done = upgrade()
-    except WarehouseError as exc:
+    except (WarehouseError, SettingsError) as exc:
         print(str(exc), file=sys.stderr)
         return 1
     counts = done["reference_rows"]
@@ -189,9 +190,9 @@ def _monitor(args: argparse.Namespace) -> int:
 
 def _send_alerts(args: argparse.Namespace) -> int:
     from nightscore.config import load_settings
-    from nightscore.monitoring.outbox import send_pending
+    from nightscore.monitoring.delivery import deliver
 
-    result = send_pending(load_settings(), limit=args.limit)
+    result = deliver(load_settings(), limit=args.limit)
     print(result.summary)
     return 0 if result.ok else 1
 
@@ -281,7 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
     alerts = sub.add_parser("alerts", help="the alert outbox").add_subparsers(
         dest="alerts_command", required=True
     )
-    send = alerts.add_parser("send", help="email pending alerts through smtp_default")
+    send = alerts.add_parser(
+        "send",
+        help="queue spooled notices, then email pending alerts through smtp_default",
+    )
     send.add_argument("--limit", type=int, default=100)
     send.set_defaults(func=_send_alerts)
     return parser

@@ -27,6 +27,7 @@ from nightscore import links, sql
 from nightscore.calendar import date_range
 from nightscore.config import Settings, load_settings
 from nightscore.contract import BATCH_FILES, BatchKind
+from nightscore.errors import DataError
 from nightscore.landing import Landing, batch_files, replay_parts
 from nightscore.monitoring.outbox import raise_alert
 from nightscore.store import exists
@@ -37,7 +38,7 @@ from nightscore.warehouse.io import upsert
 log = logging.getLogger(__name__)
 
 
-class IngestError(RuntimeError):
+class IngestError(DataError):
     """An ingestion step cannot go on; the message says why and what to do."""
 
 

@@ -24,6 +24,8 @@ from email.utils import format_datetime, formatdate
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from nightscore.errors import DataError
+
 CONN_ID = "smtp_default"
 CONN_ENV = "AIRFLOW_CONN_SMTP_DEFAULT"
 DEFAULT_FROM = "nightscore@localhost"
@@ -40,7 +42,7 @@ LINK_KEYS = {
 _SEVERITY_COLOURS = {"critical": "#b00020", "warning": "#b26a00", "info": "#1f5fa8"}
 
 
-class SmtpConfigError(ValueError):
+class SmtpConfigError(DataError, ValueError):
     """The SMTP connection is missing or malformed; the message says what to fix."""
 
 
@@ -285,6 +287,8 @@ def build_alert_email(
     service_date = alert.get("service_date")
     all_links = {label: str(details[key]) for key, label in LINK_KEYS.items() if details.get(key)}
     all_links.update({label: url for label, url in (links or {}).items() if url})
+    # Only web addresses become links: a javascript: or data: URL would run in a mail client.
+    all_links = {k: v for k, v in all_links.items() if v.startswith(("http://", "https://"))}
     body = str(alert.get("body") or "")
     facts = [
         (key, _show(value))
@@ -298,12 +302,8 @@ def build_alert_email(
     msg["From"] = from_email
     msg["To"] = ", ".join(to)
     msg["Date"] = formatdate(localtime=False)
-    # The same alert keeps the same Message-ID, so mail clients can recognise a resend
-    # (the outbox delivers at least once) as the message they already have.
     if alert.get("dedup_key"):
-        digest = hashlib.sha256(str(alert["dedup_key"]).encode()).hexdigest()[:16]
-        domain = from_email.rpartition("@")[2] or "localhost"
-        msg["Message-ID"] = f"<nightscore-alert-{alert.get('alert_id', 0)}-{digest}@{domain}>"
+        msg["Message-ID"] = alert_message_id(str(alert["dedup_key"]), from_email)
     msg["X-Nightscore-Rule"] = rule
     msg["X-Nightscore-Severity"] = severity
     if alert.get("alert_id") is not None:
@@ -314,6 +314,16 @@ def build_alert_email(
         _html_body(alert, severity, rule, service_date, facts, all_links), subtype="html"
     )
     return msg
+
+
+def alert_message_id(dedup_key: str, from_email: str = DEFAULT_FROM) -> str:
+    """The Message-ID of an alert: a function of its dedup key only, so a resend (the
+    outbox delivers at least once) and the outbox's copy of a notice mailed directly while
+    the warehouse was down carry the Message-ID of the mail already delivered, and mail
+    clients show one message."""
+    digest = hashlib.sha256(dedup_key.encode()).hexdigest()[:24]
+    domain = from_email.rpartition("@")[2] or "localhost"
+    return f"<nightscore-alert-{digest}@{domain}>"
 
 
 def prebuilt_email(raw: bytes, *, to: Sequence[str], from_email: str) -> EmailMessage:

@@ -10,7 +10,8 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.engine import URL
 
 from nightscore import sql
-from nightscore.config import Settings, load_settings, sqlalchemy_url
+from nightscore.config import Settings, SettingsError, load_settings, sqlalchemy_url
+from nightscore.errors import InfrastructureError
 from nightscore.warehouse.roles import (
     ANALYST_ROLE,
     AnalystLimits,
@@ -25,8 +26,11 @@ log = logging.getLogger(__name__)
 _HERE = Path(__file__).resolve().parent
 
 
-class WarehouseError(RuntimeError):
+class WarehouseError(InfrastructureError):
     """The warehouse cannot be reached or set up; the message says what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("warehouse", message)
 
 
 @lru_cache(maxsize=8)
@@ -58,7 +62,7 @@ def ensure_database(settings: Settings) -> None:
     url = make_url(settings.warehouse_sqlalchemy_url)
     etl, database = url.username, url.database
     if not etl or not database:
-        raise WarehouseError(f"NIGHTSCORE_WAREHOUSE_URL needs a user and a database: {url!r}")
+        raise SettingsError(f"NIGHTSCORE_WAREHOUSE_URL needs a user and a database: {url!r}")
     admin = admin_url(settings)
     limits = AnalystLimits(
         statement_timeout_s=settings.analyst_statement_timeout_s,

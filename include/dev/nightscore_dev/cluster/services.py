@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from nightscore_dev.stack.mlflow import mlflow_server_command, mlflow_server_env
+from nightscore_dev.stack.mlflow import mlflow_auth, mlflow_server_command, mlflow_server_env
 from nightscore_dev.stack.paths import StatePaths
 from nightscore_dev.stack.ports import free_port, tcp_answers
 from nightscore_dev.stack.postgres import _give_to, _init_embedded, _pg_bin, _pg_run, _pg_user
@@ -238,4 +238,5 @@ def _start_mlflow(paths: StatePaths, services: Services) -> None:
         port=services.mlflow_port, artifacts_destination=artifacts, host=services.address
     )
     backend = services.role_url("mlflow")
-    start_detached(paths, "mlflow", command, mlflow_server_env(backend))
+    # Behind MLflow's basic-auth app, with the login the tasks get (`airflow_env`).
+    start_detached(paths, "mlflow", command, mlflow_server_env(backend, mlflow_auth(paths)))

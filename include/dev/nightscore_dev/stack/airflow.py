@@ -13,13 +13,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from nightscore import config
-from nightscore_dev.stack.mlflow import mlflow_base_url
+from nightscore_dev.stack.mlflow import mlflow_auth, mlflow_base_url, mlflow_client_env
 from nightscore_dev.stack.paths import COMPONENTS, StatePaths
 from nightscore_dev.stack.ports import Ports
 from nightscore_dev.stack.processes import component_pid, run_logged, start_detached, wait_until
 from nightscore_dev.stack.roles import without_superuser
 
 ADMIN_USER = "admin"
+# A read-only user (SimpleAuthManager's viewer role), as stakeholders would have.
+VIEWER_USER = "viewer"
 API_START_TIMEOUT_S = 180
 
 
@@ -35,6 +37,7 @@ def load_secrets(paths: StatePaths) -> dict[str, str]:
         "api_secret_key": lambda: secrets.token_urlsafe(32),
         "fernet_key": lambda: base64.urlsafe_b64encode(os.urandom(32)).decode(),
         "admin_password": lambda: secrets.token_urlsafe(12),
+        "viewer_password": lambda: secrets.token_urlsafe(12),
     }
     missing = {key: make() for key, make in wanted.items() if key not in stored}
     if missing:
@@ -52,10 +55,16 @@ def admin_password(paths: StatePaths) -> str:
     )
 
 
+def viewer_password(paths: StatePaths) -> str:
+    """The UI password of `viewer` (read-only), generated once into the state folder."""
+    return load_secrets(paths)["viewer_password"]
+
+
 def write_passwords_file(paths: StatePaths) -> Path:
     """SimpleAuthManager reads {"user": "password"} from this file at every login."""
+    passwords = {ADMIN_USER: admin_password(paths), VIEWER_USER: viewer_password(paths)}
     paths.passwords_file.touch(mode=0o600)
-    paths.passwords_file.write_text(json.dumps({ADMIN_USER: admin_password(paths)}) + "\n")
+    paths.passwords_file.write_text(json.dumps(passwords) + "\n")
     return paths.passwords_file
 
 
@@ -136,6 +145,8 @@ def airflow_env(
             # The stack's own MLflow server, whatever the setting said (its port is free).
             "NIGHTSCORE_MLFLOW_TRACKING_URI": tracking_uri,
             "MLFLOW_TRACKING_URI": tracking_uri,
+            # Its login (MLflow's basic-auth app), generated into the state folder.
+            **mlflow_client_env(mlflow_auth(paths)),
             # Download progress bars fill task logs with carriage-return lines.
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": os.environ.get(
                 "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"
@@ -177,7 +188,7 @@ def airflow_env(
             "AIRFLOW__CORE__AUTH_MANAGER": (
                 "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
             ),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin,{VIEWER_USER}:viewer",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(paths.passwords_file),
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(paths.logs / "tasks"),
             "AIRFLOW__LOGGING__DAG_PROCESSOR_CHILD_PROCESS_LOG_DIRECTORY": str(
