@@ -42,10 +42,10 @@ def postgres_available() -> bool:
 
 
 def drop_database(name: str) -> None:
-    engine = _admin_engine()
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
+    """Drop the database, and the role the stack made to own it (MLflow's), if any."""
+    from nightscore_dev.stack import drop_database as drop_with_role
+
+    drop_with_role(ADMIN_URL, name)
 
 
 def make_settings(tmp: Path, database: str) -> Settings:

@@ -151,11 +151,23 @@ class Settings(BaseModel):
     )
     admin_url: str | None = Field(
         None,
-        description="A superuser (or CREATEDB + CREATEROLE) connection used only to create "
-        'the databases and roles; None means "the warehouse server, as user postgres".',
+        description="A superuser connection used only at set-up (`nightscore db upgrade`: "
+        "the databases, the roles and their limits), never by a task; None means "
+        '"the warehouse server, as user postgres".',
     )
     analyst_password: SecretStr | None = Field(
         None, description="The password set on the read-only analyst role (none: unchanged)."
+    )
+    analyst_statement_timeout_s: int = Field(
+        60, description="The analyst role's statement_timeout: longer queries are cancelled."
+    )
+    analyst_idle_in_transaction_timeout_s: int = Field(
+        60,
+        description="An analyst session idle inside a transaction this long is ended (it "
+        "would hold its locks and block the ETL).",
+    )
+    analyst_connection_limit: int = Field(
+        10, description="At most this many sessions of the analyst role at once."
     )
     # --- where it runs ---
     environment: Environment = Field(

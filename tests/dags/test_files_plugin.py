@@ -305,7 +305,8 @@ def test_a_browser_logs_in_through_the_form_and_lands_on_the_report(server):
             page.wait_for_url("**/plugin/reports**")
             index = page.frame_locator("iframe")
             index.get_by_role("link", name="Week ending 2013-02-10").click()
-            assert index.locator("h1").inner_text() == "Week ending 2013-02-10 ✓"
+            # The click navigates the frame: wait for the report's heading, not the index's.
+            sync_api.expect(index.locator("h1")).to_have_text("Week ending 2013-02-10 ✓")
             # MLflow and Evidently: links in the Browse menu that open in a new tab.
             page.get_by_role("button", name="Browse").click()
             mlflow = page.get_by_role("menuitem", name="MLflow")

@@ -16,7 +16,6 @@ from nightscore_dev.stack.mlflow import (
 from nightscore_dev.stack.paths import state_paths
 from nightscore_dev.stack.ports import Ports
 
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def test_the_mlflow_login_is_generated_once_and_kept_private(tmp_path):
@@ -50,7 +49,7 @@ def test_tasks_get_the_mlflow_login_and_the_ui_has_a_read_only_viewer(tmp_path):
     paths = state_paths(tmp_path)
     env = airflow_env(
         paths,
-        admin_url=ADMIN_URL,
+        airflow_db_url="postgresql://airflow:secret@127.0.0.1:5432/airflow",
         warehouse_url="postgresql://nightscore_etl@127.0.0.1:5432/warehouse",
         ports=Ports(8080, 8793, 8794, 5000),
     )

@@ -16,8 +16,8 @@ from nightscore import config
 from nightscore_dev.stack.mlflow import mlflow_auth, mlflow_base_url, mlflow_client_env
 from nightscore_dev.stack.paths import COMPONENTS, StatePaths
 from nightscore_dev.stack.ports import Ports
-from nightscore_dev.stack.postgres import database_url
 from nightscore_dev.stack.processes import component_pid, run_logged, start_detached, wait_until
+from nightscore_dev.stack.roles import without_superuser
 
 ADMIN_USER = "admin"
 # A read-only user (SimpleAuthManager's viewer role), as stakeholders would have.
@@ -96,23 +96,30 @@ def api_base_url(port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
 
+def process_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The whole environment of an Airflow process: ours (`env`) on top of this process's,
+    without the superuser's URLs."""
+    return {**without_superuser(), **env}
+
+
 def airflow_env(
     paths: StatePaths,
     *,
-    admin_url: str,
+    airflow_db_url: str,
     warehouse_url: str,
     ports: Ports,
-    airflow_db: str = "airflow",
     dags_folder: Path | None = None,
 ) -> dict[str, str]:
     """The environment every Airflow process of the stack runs with.
 
-    It holds only what we set; start processes with `{**os.environ, **airflow_env(...)}`.
+    It holds only what we set; start processes with `process_env(airflow_env(...))`.
+    `airflow_db_url` is Airflow's own role on its metadata database; `warehouse_url` the
+    ETL role's. No superuser URL: the tasks need none.
     """
     store = load_secrets(paths)
     api = api_base_url(ports.api)
     tracking_uri = mlflow_base_url(ports.mlflow)
-    env = {key: value for key, value in os.environ.items() if key.startswith("NIGHTSCORE_")}
+    env = {k: v for k, v in without_superuser().items() if k.startswith("NIGHTSCORE_")}
     # The replay lands a batch seconds before the sensors look: poke often, and give up
     # after minutes rather than the production hours. Explicit settings still win.
     env.setdefault("NIGHTSCORE_SENSOR_POKE_S", "2")
@@ -132,7 +139,9 @@ def airflow_env(
         {
             "NIGHTSCORE_STATE_DIR": str(paths.root),
             "NIGHTSCORE_WAREHOUSE_URL": warehouse_url,
-            "NIGHTSCORE_ADMIN_URL": admin_url,
+            # The project's .env may hold the superuser URL: tasks must not read it. What
+            # they need of it is in this environment already (NIGHTSCORE_* above).
+            "NIGHTSCORE_ENV_FILE": os.devnull,
             # The stack's own MLflow server, whatever the setting said (its port is free).
             "NIGHTSCORE_MLFLOW_TRACKING_URI": tracking_uri,
             "MLFLOW_TRACKING_URI": tracking_uri,
@@ -152,7 +161,7 @@ def airflow_env(
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__FERNET_KEY": store["fernet_key"],
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url(admin_url, airflow_db),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": config.sqlalchemy_url(airflow_db_url),
             # A small box: each process keeps a few connections, not the default 15.
             "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE": "3",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_MAX_OVERFLOW": "5",
@@ -208,7 +217,7 @@ def airflow_db_migrate(paths: StatePaths, env: Mapping[str, str]) -> None:
     """Create or upgrade Airflow's metadata tables."""
     run_logged(
         airflow_command("db", "migrate"),
-        {**os.environ, **env},
+        process_env(env),
         paths.log("airflow-db-migrate"),
         what="airflow db migrate",
     )
@@ -220,7 +229,7 @@ def start_components(
     """Start the components that do not run yet; print one line each."""
     pids = {}
     for name in names:
-        pid, started = start_detached(paths, name, airflow_command(name), {**os.environ, **env})
+        pid, started = start_detached(paths, name, airflow_command(name), process_env(env))
         state = "started" if started else "already running"
         print(f"  {name:<14} {state} (pid {pid}), log: {paths.log(name)}", flush=True)
         pids[name] = pid

@@ -18,10 +18,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from nightscore import config
 from nightscore_dev.stack.paths import MLFLOW, StatePaths
 from nightscore_dev.stack.ports import ensure_port_free
-from nightscore_dev.stack.postgres import database_url, ensure_database
 from nightscore_dev.stack.processes import component_pid, start_detached
+from nightscore_dev.stack.roles import own_database, role_password, without_superuser
 
 MLFLOW_HOST = "127.0.0.1"
 # `mlflow server` start is mostly imports, in two processes one after the other (the CLI,
@@ -160,8 +161,9 @@ def start_mlflow_server(
 ) -> tuple[int, bool]:
     """Start the stack's MLflow server detached; (pid, started) — not started if it runs.
 
-    Its backend store is the `database` on the admin's server, created when missing (the
-    first start on an empty database creates MLflow's tables: its Alembic migrations);
+    Its backend store is the `database` on the admin's server, created when missing and
+    reached as its own role (`roles.own_database`; the first start on an empty database
+    creates MLflow's tables: its Alembic migrations);
     its artifacts go to `paths.mlflow_artifacts`. It does not wait for the server
     (`wait_until(mlflow_health_url(...))` does); clients log in with
     `mlflow_client_env(mlflow_auth(paths))`. Stop it by signalling its process group
@@ -171,8 +173,8 @@ def start_mlflow_server(
     if pid is not None:
         return pid, False
     ensure_port_free(port, "the MLflow server")
-    ensure_database(admin_url, database)
+    backend = own_database(admin_url, database, role_password(paths, database))
     paths.mlflow_artifacts.mkdir(parents=True, exist_ok=True)
     command = mlflow_server_command(port=port, artifacts_destination=paths.mlflow_artifacts)
-    env = mlflow_server_env(database_url(admin_url, database), mlflow_auth(paths))
+    env = without_superuser(mlflow_server_env(config.sqlalchemy_url(backend), mlflow_auth(paths)))
     return start_detached(paths, MLFLOW, command, env)
