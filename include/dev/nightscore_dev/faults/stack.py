@@ -25,6 +25,7 @@ from nightscore_dev.stack.airflow import (
     airflow_command,
     airflow_db_migrate,
     airflow_env,
+    process_env,
     start_components,
     wait_for_api,
     write_env_file,
@@ -39,9 +40,7 @@ from nightscore_dev.stack.mlflow import (
 from nightscore_dev.stack.paths import MAIL_SINK, MANAGED, MLFLOW, StatePaths
 from nightscore_dev.stack.ports import Ports, choose_ports, free_port, tcp_answers
 from nightscore_dev.stack.postgres import (
-    database_url,
     drop_database,
-    ensure_database,
     ensure_postgres,
     start_embedded_postgres,
     stop_embedded_postgres,
@@ -55,6 +54,7 @@ from nightscore_dev.stack.processes import (
     stop_processes,
     wait_until,
 )
+from nightscore_dev.stack.roles import ETL_ROLE, drop_own_role, own_database, role_password
 from nightscore_dev.stack.stack import start_mail_sink, upgrade_warehouse
 
 # Room for a few drift reports (~1 MB each with Evidently's scripts inlined); full is a
@@ -98,7 +98,11 @@ class FaultStack:
 
     @property
     def airflow_db_url(self) -> str:
-        return database_url(self.meta_url, self.airflow_db)
+        """The superuser's URL on Airflow's metadata (this process reads it; no task does)."""
+        from sqlalchemy.engine import make_url
+
+        url = make_url(config.libpq_url(self.meta_url)).set(database=self.airflow_db)
+        return url.render_as_string(hide_password=False)
 
     @property
     def password(self) -> str:
@@ -160,8 +164,7 @@ class FaultStack:
         return kill_component(self.paths, "scheduler")
 
     def start_scheduler(self) -> None:
-        env = {**os.environ, **self.env}
-        start_detached(self.paths, "scheduler", airflow_command("scheduler"), env)
+        start_detached(self.paths, "scheduler", airflow_command("scheduler"), process_env(self.env))
 
     # --- the reports store ----------------------------------------------------------
 
@@ -191,6 +194,7 @@ class FaultStack:
         for database in (self.airflow_db, self.mlflow_db):
             with contextlib.suppress(Exception):
                 drop_database(self.meta_url, database)
+                drop_own_role(self.meta_url, database)
 
 
 def kill_component(paths: StatePaths, name: str) -> int:
@@ -272,20 +276,23 @@ def up(root: Path, *, log=print) -> FaultStack:
         stack.meta_url = ensure_postgres(paths)
         for database in (stack.airflow_db, stack.mlflow_db):
             drop_database(stack.meta_url, database)
-            ensure_database(stack.meta_url, database)
+        airflow_db_url = own_database(
+            stack.meta_url, stack.airflow_db, role_password(paths, stack.airflow_db)
+        )
         stack.ports = choose_ports(paths, free_port(), free_port())
         start_mlflow_server(paths, stack.meta_url, stack.ports.mlflow, stack.mlflow_db)
         stack.start_sink()
-        stack.warehouse_url = warehouse_url_for(stack.admin_url)
+        stack.warehouse_url = warehouse_url_for(
+            stack.admin_url, "warehouse", role_password(paths, ETL_ROLE)
+        )
         upgrade_warehouse(paths, stack.warehouse_url, stack.admin_url)
         log(f"  warehouse on its own server, upgraded ({time.monotonic() - started:.0f} s)")
         env = airflow_env(
-            paths, admin_url=stack.admin_url, warehouse_url=stack.warehouse_url,
-            ports=stack.ports, airflow_db=stack.airflow_db,
+            paths, airflow_db_url=airflow_db_url, warehouse_url=stack.warehouse_url,
+            ports=stack.ports,
         )  # fmt: skip
         env.update(
             {
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": stack.airflow_db_url,
                 "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT_S),
                 "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": str(ORPHAN_CHECK_S),
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": str(ORPHAN_CHECK_S),
