@@ -179,6 +179,13 @@ class Settings(BaseModel):
         "average of loaded batches of the same kind (a warning, not critical).",
     )
     row_count_window_days: int = Field(14, description="The trailing average's window.")
+    hold_below_share: float = Field(
+        0.9,
+        gt=0,
+        le=1,
+        description="A batch that would replace a loaded day with fewer than this share of "
+        "its rows (a truncated export) is held, not loaded, until applied on purpose.",
+    )
     # --- schedules ---
     schedule_start: date = Field(date(2013, 1, 1), description="Scheduled DAGs start here.")
     schedule_end: date | None = Field(

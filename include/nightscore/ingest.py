@@ -27,6 +27,8 @@ from nightscore import links, sql
 from nightscore.calendar import date_range
 from nightscore.config import Settings, load_settings
 from nightscore.contract import BATCH_FILES, BatchKind
+from nightscore.errors import DataError
+from nightscore.held import Hold, find_hold, loaded_rows
 from nightscore.landing import Landing, batch_files, replay_parts
 from nightscore.monitoring.outbox import raise_alert
 from nightscore.store import exists
@@ -51,6 +53,16 @@ class BatchRejected(IngestError):
     def __init__(self, summary: str, batch_id: int | None = None):
         super().__init__(summary)
         self.summary = summary
+        self.batch_id = batch_id
+
+
+class BatchHeld(IngestError, DataError):
+    """The batch would replace a loaded day with far fewer rows (`nightscore.held`): it is
+    recorded as held and waits to be applied on purpose. A data problem: no retry."""
+
+    def __init__(self, hold: Hold, batch_id: int | None = None) -> None:
+        super().__init__(hold.message())
+        self.hold = hold
         self.batch_id = batch_id
 
 
@@ -128,8 +140,22 @@ def _reference(conn: Connection, kind: BatchKind, service_date: date, settings: 
     )
 
 
-def _record(conn: Connection, report, uri: str, run_id: str | None) -> int:
-    status = "validated" if report.success else "rejected"
+def _record(
+    conn: Connection,
+    report,
+    uri: str,
+    run_id: str | None,
+    hold: Hold | None = None,
+    applied_by: str | None = None,
+) -> int:
+    """Record the batch in `ops.batches`. With a `hold` it is `held`, unless `applied_by`
+    says who applied it on purpose: then it is validated, and the counts stay recorded."""
+    held = hold is not None and not applied_by
+    status = "rejected" if not report.success else "held" if held else "validated"
+    validation = report.to_json()
+    if hold is not None:
+        validation["hold"] = {**hold.to_json(), "applied_by": applied_by}
+    error = report.summary() if not report.success else hold.message() if held else None
     return conn.execute(
         text(sql.load("ingest/record_batch")),
         {
@@ -139,11 +165,12 @@ def _record(conn: Connection, report, uri: str, run_id: str | None) -> int:
             "checksum": report.checksum,
             "rows": sum(report.rows.values()),
             "status": status,
-            "validation": json.dumps(report.to_json(), default=str),
+            "validation": json.dumps(validation, default=str),
             "warnings": len(report.warnings),
             "data_docs_url": report.data_docs_url,
-            "error": None if report.success else report.summary(),
+            "error": error,
             "airflow_run_id": run_id,
+            "applied_by": applied_by,
         },
     ).scalar_one()
 
@@ -155,8 +182,13 @@ def validate(
     settings: Settings | None = None,
     path: str | None = None,
     run_id: str | None = None,
+    apply_held: bool = False,
+    applied_by: str | None = None,
 ) -> IngestResult:
-    """Validate a landed batch and record the result. Raises `BatchRejected` on failure."""
+    """Validate a landed batch and record the result. Raises `BatchRejected` on failure,
+    and `BatchHeld` when it would replace a loaded day with far fewer rows (see
+    `nightscore.held`), unless `apply_held`: then `applied_by` (who, and how) is recorded.
+    """
     from nightscore.validation import validate_batch
 
     settings = settings or load_settings()
@@ -181,8 +213,31 @@ def validate(
     if report.data_docs_location:
         report.data_docs_url = links.file_url(settings, report.data_docs_location)
     with engine.begin() as conn:
-        batch_id = _record(conn, report, uri, run_id)
+        hold = None
+        if report.success:
+            loaded = loaded_rows(conn, kind, service_date)
+            hold = find_hold(kind, service_date, loaded, report.rows, settings.hold_below_share)
+        if hold is not None and apply_held:
+            applied_by = applied_by or "unknown"
+            log.warning("applying a held batch on purpose (%s): %s", applied_by, hold.counts())
+        else:
+            applied_by = None
+        batch_id = _record(conn, report, uri, run_id, hold, applied_by)
+        if applied_by:
+            hold = None  # applied: validated, loads next
         details = {"batch_id": batch_id, "uri": uri, "data_docs_url": report.data_docs_url}
+        if hold is not None:
+            raise_alert(
+                conn,
+                rule="batch_held",
+                severity="critical",
+                service_date=service_date,
+                subject=f"[nightscore] {kind} batch for {service_date} held: far fewer rows",
+                body=hold.message(),
+                details={**details, "hold": hold.to_json()},
+                dedup_key=f"batch_held:{kind}:{service_date}:{report.checksum}",
+                cooldown_key=f"batch_held:{kind}",
+            )
         if not report.success:
             raise_alert(
                 conn,
@@ -209,6 +264,8 @@ def validate(
             )
     if not report.success:
         raise BatchRejected(report.summary(), batch_id)
+    if hold is not None:
+        raise BatchHeld(hold, batch_id)
     return IngestResult(
         batch_id=batch_id,
         kind=kind,
@@ -235,6 +292,12 @@ def _latest_validated(conn: Connection, kind: BatchKind, service_date: date) -> 
             f"the latest {kind} batch for {service_date} (batch {row['batch_id']}) was "
             "rejected; fix the data and validate it again",
             row["batch_id"],
+        )
+    if row["status"] == "held":
+        raise IngestError(
+            f"the latest {kind} batch for {service_date} (batch {row['batch_id']}) is held: "
+            "it would replace the loaded day with far fewer rows. Validate it again with "
+            "`--apply-held` (CLI) or the `apply_held` param (DAG) to load it on purpose"
         )
     return row
 
@@ -315,10 +378,20 @@ def ingest(
     settings: Settings | None = None,
     path: str | None = None,
     run_id: str | None = None,
+    apply_held: bool = False,
+    applied_by: str | None = None,
 ) -> IngestResult:
     """Validate, then load: what the CLI runs."""
     settings = settings or load_settings()
-    validated = validate(kind, service_date, settings=settings, path=path, run_id=run_id)
+    validated = validate(
+        kind,
+        service_date,
+        settings=settings,
+        path=path,
+        run_id=run_id,
+        apply_held=apply_held,
+        applied_by=applied_by,
+    )
     loaded = load(kind, service_date, settings=settings, batch_id=validated.batch_id)
     return replace(loaded, warnings=validated.warnings, data_docs_url=validated.data_docs_url)
 
