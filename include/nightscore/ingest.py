@@ -118,14 +118,19 @@ def _reference(conn: Connection, kind: BatchKind, service_date: date, settings: 
     airports = frozenset(conn.execute(text(sql.load("ingest/airports"))).scalars())
     if not carriers or not airports:
         raise IngestError("core.airlines or core.airports is empty: run `nightscore db upgrade`")
-    scheduled = None
+    places = {
+        faa: (lat, lon, tzone)
+        for faa, lat, lon, tzone in conn.execute(text(sql.load("ingest/airport_places")))
+    }
+    scheduled = schedule = None
     if kind == "outcomes":
-        scheduled = frozenset(
-            tuple(r)
-            for r in conn.execute(
+        schedule = {
+            (c, f, o): tuple(rest)
+            for c, f, o, *rest in conn.execute(
                 text(sql.load("ingest/scheduled_flights")), {"service_date": service_date}
             )
-        )
+        }
+        scheduled = frozenset(schedule)
     trailing = {}
     since = service_date - timedelta(days=settings.row_count_window_days)
     for part in BATCH_FILES[kind]:
@@ -136,7 +141,12 @@ def _reference(conn: Connection, kind: BatchKind, service_date: date, settings: 
         if avg is not None:
             trailing[part.name] = float(avg)
     return ReferenceData(
-        carriers=carriers, airports=airports, scheduled_keys=scheduled, trailing_rows=trailing
+        carriers=carriers,
+        airports=airports,
+        scheduled_keys=scheduled,
+        trailing_rows=trailing,
+        places=places,
+        schedule=schedule,
     )
 
 
