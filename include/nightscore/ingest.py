@@ -200,6 +200,7 @@ def validate(
     `nightscore.held`), unless `apply_held`: then `applied_by` (who, and how) is recorded.
     """
     from nightscore.validation import validate_batch
+    from nightscore.validation.parsing import InputLimits
 
     settings = settings or load_settings()
     uri = batch_uri(settings, kind, service_date, path)
@@ -219,6 +220,7 @@ def validate(
         reference,
         data_docs_root=settings.data_docs_root,
         row_count_band=settings.row_count_band,
+        limits=InputLimits.from_settings(settings),
     )
     if report.data_docs_location:
         report.data_docs_url = links.file_url(settings, report.data_docs_location)
@@ -321,6 +323,7 @@ def load(
 ) -> IngestResult:
     """Load the latest validated batch of (kind, service_date) into `core`, in one transaction."""
     from nightscore.validation import parse_batch
+    from nightscore.validation.parsing import InputLimits
 
     settings = settings or load_settings()
     engine = engine_for(settings)
@@ -336,7 +339,9 @@ def load(
                 f"batch {batch_id} is no longer the latest {kind} batch for {service_date} "
                 f"(batch {batch['batch_id']} is): re-run validation"
             )
-        parsed = parse_batch(kind, batch_files(kind, batch["uri"]))
+        parsed = parse_batch(
+            kind, batch_files(kind, batch["uri"]), InputLimits.from_settings(settings)
+        )
         if parsed.checksum != batch["checksum"]:
             raise IngestError(
                 f"the files at {batch['uri']} changed after validation "
