@@ -160,12 +160,14 @@ def _record(
 ) -> int:
     """Record the batch in `ops.batches`. With a `hold` it is `held`, unless `applied_by`
     says who applied it on purpose: then it is validated, and the counts stay recorded."""
-    held = hold is not None and not applied_by
-    status = "rejected" if not report.success else "held" if held else "validated"
+    status, error = "validated", None
     validation = report.to_json()
     if hold is not None:
         validation["hold"] = {**hold.to_json(), "applied_by": applied_by}
-    error = report.summary() if not report.success else hold.message() if held else None
+        if not applied_by:
+            status, error = "held", hold.message()
+    if not report.success:
+        status, error = "rejected", report.summary()
     return conn.execute(
         text(sql.load("ingest/record_batch")),
         {

@@ -252,9 +252,9 @@ def _header_problems(spec: BatchFile, header: list[str]) -> list[ExpectationOutc
     expected = spec.column_names
     # Sets and counters, not list scans: linear in the header's width, which is bounded
     # only by NIGHTSCORE_MAX_BATCH_COLUMNS.
-    expected_set, found = set(expected), set(header)
+    expected_set, present = set(expected), set(header)
     duplicated = sorted(h for h, n in Counter(header).items() if n > 1)
-    missing = [c for c in expected if c not in found]
+    missing = [c for c in expected if c not in present]
     unexpected = [h for h in header if h not in expected_set]
     problems = []
     if duplicated:
@@ -321,7 +321,8 @@ class _Body:
         self.rows = 0
         self.bad_widths: list[tuple[int, int]] = []  # (line, fields): the first few
         self.bad_count = 0
-        self.last: tuple[int, list[str]] = (0, [])
+        self.last_line: int = 0
+        self.last_fields: list[str] = []
         self.last_bad = False
         self.pending: list[list[str]] = []
         self.frames: list[pd.DataFrame] = []
@@ -329,23 +330,25 @@ class _Body:
 
     def add(self, line: int, fields: list[str], *, convert: bool) -> None:
         self.rows += 1
-        self.last = (line, fields)
-        self.last_bad = len(fields) != self.width
-        if self.last_bad:
-            self.bad_count += 1
-            if len(self.bad_widths) < MAX_EXAMPLES:
-                self.bad_widths.append((line, len(fields)))
-        elif convert and not self.bad_count:
-            self.pending.append(fields)
-            if len(self.pending) >= CHUNK_ROWS:
-                self._convert_pending()
+        self.last_line, self.last_fields = line, fields
+        if len(fields) == self.width:
+            self.last_bad = False
+            if convert and not self.bad_count:
+                self.pending.append(fields)
+                if len(self.pending) >= CHUNK_ROWS:
+                    self._convert_pending()
+            return
+        self.last_bad = True
+        self.bad_count += 1
+        if len(self.bad_widths) < MAX_EXAMPLES:
+            self.bad_widths.append((line, len(fields)))
 
     def shape_problems(self, *, ends_with_newline: bool) -> list[ExpectationOutcome]:
         if not self.bad_count:
             return []
         spec, width = self.spec, self.width
         name = spec.filename
-        last_line, last_fields = self.last
+        last_line, last_fields = self.last_line, self.last_fields
         if self.bad_count == 1 and self.last_bad and len(last_fields) < width:
             # The classic partial upload: the writer stopped in the middle of the last row.
             note = "" if ends_with_newline else "; the file does not end with a newline"
