@@ -35,6 +35,7 @@ from nightscore.dagkit import (
     START_DATE,
     apply_held_param,
     ingestion_tasks,
+    send_alerts_task,
     service_date_param,
 )
 
@@ -53,6 +54,7 @@ from nightscore.dagkit import (
 )
 def ingest_outcomes():
     ingestion_tasks("outcomes", outcomes_service_date)
+    send_alerts_task()
 
 
 ingest_outcomes()

@@ -15,7 +15,14 @@ fails listing the rejected days (their alerts are queued). Re-running is safe.
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from nightscore.dagkit import DEFAULT_ARGS, SETTINGS, START_DATE, core_asset, fail_clearly
+from nightscore.dagkit import (
+    DEFAULT_ARGS,
+    SETTINGS,
+    START_DATE,
+    core_asset,
+    fail_clearly,
+    send_alerts_task,
+)
 
 
 @dag(
@@ -58,6 +65,7 @@ def load_history():
         return {"loaded": len(result.loaded)}
 
     load_range()
+    send_alerts_task()
 
 
 load_history()

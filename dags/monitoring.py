@@ -19,9 +19,10 @@ outcomes batch is loaded (or rejected) by `ingest_outcomes`.
    (`monitoring.retrain_triggers`).
 5. `weekly_report`: on Sundays, the stakeholders' report (KPIs, trend chart, riskiest
    routes, the model and its age, drifted features, the Evidently report attached).
-6. `send_alerts`: emails what the outbox holds, through the `smtp_default` connection.
-   It runs even when a step before it failed; a failed send stays pending and is retried
-   on the next run.
+6. `send_alerts` (the last task of every nightscore DAG): emails what the outbox holds,
+   through the `smtp_default` connection. It runs even when a step before it failed,
+   and leaves the run's state to the other tasks; a failed send stays pending and goes
+   out with the next drain (another DAG's end, or `alert_outbox` within 10 minutes).
 
 **Reads** `scoring.predictions`, `core.*`, MLflow (the reference sample) · **writes**
 `monitoring.*`, the reports folder (`NIGHTSCORE_REPORTS_DIR`), the Evidently workspace.
@@ -29,8 +30,8 @@ outcomes batch is loaded (or rejected) by `ingest_outcomes`.
 **When it fails**
 - `wait_for_outcomes` timed out: `ingest_outcomes` of S did not finish; look there.
 - `measure_drift` is *skipped* when nothing was scored for S (a rejected schedule batch).
-- `send_alerts` failed: the SMTP server is unreachable; nothing is lost, the next run
-  (or `nightscore alerts send`) sends what is pending.
+- `send_alerts` warns that the SMTP server is unreachable: nothing is lost, the next
+  drain (or `nightscore alerts send`) sends what is pending.
 - Re-running is safe: every step replaces what it wrote for S; an alert is queued once.
 
 **Manual runs** need the `service_date` param; `weekly_report: true` sends the report
@@ -53,6 +54,7 @@ from nightscore.dagkit import (
     fail_clearly,
     notify_failure,
     run_url,
+    send_alerts_task,
     service_date_param,
 )
 
@@ -166,16 +168,6 @@ def monitoring():
         print(f"weekly report for the week ending {day}: queued as alert {alert_id}")
         return alert_id
 
-    @task(trigger_rule="all_done")
-    def send_alerts() -> str:
-        from nightscore.monitoring.outbox import send_pending
-
-        result = send_pending(SETTINGS)
-        print(result.summary)
-        if result.failed:  # retried by Airflow, then by the next run: nothing is lost
-            raise RuntimeError(result.summary)
-        return result.summary
-
     day = resolve_service_date()
     performance = measure_performance(day)
     wait_for_outcomes(day) >> performance
@@ -186,7 +178,8 @@ def monitoring():
     decided = decide_retrain(day)
     checked >> decided >> trigger_retrain
     report = weekly_report(day)
-    checked >> report >> send_alerts()
+    checked >> report
+    send_alerts_task()
 
 
 monitoring()

@@ -47,6 +47,7 @@ from nightscore.dagkit import (
     apply_held_param,
     ingestion_tasks,
     scoring_tasks,
+    send_alerts_task,
     service_date_param,
 )
 
@@ -66,6 +67,7 @@ from nightscore.dagkit import (
 def nightly_scoring():
     loaded = ingestion_tasks("schedule", scoring_service_date)
     scoring_tasks(loaded)
+    send_alerts_task()
 
 
 nightly_scoring()

@@ -23,6 +23,7 @@ from nightscore.dagkit import (
     SETTINGS,
     START_DATE,
     fail_clearly,
+    send_alerts_task,
     service_date_param,
 )
 
@@ -64,6 +65,7 @@ def replay_source():
 
     land_schedule_batch()
     land_outcomes_batch()
+    send_alerts_task()
 
 
 replay_source()

@@ -31,7 +31,14 @@ from datetime import date, timedelta
 from airflow.sdk import Asset, Param, dag, task
 
 from nightscore.calendar import RETRAIN_SCHEDULE, training_cutoff
-from nightscore.dagkit import DEFAULT_ARGS, END_DATE, SETTINGS, START_DATE, fail_clearly
+from nightscore.dagkit import (
+    DEFAULT_ARGS,
+    END_DATE,
+    SETTINGS,
+    START_DATE,
+    fail_clearly,
+    send_alerts_task,
+)
 
 CHAMPION = Asset(
     name="ml.champion", uri=f"nightscore://mlflow/models/{SETTINGS.model_name}/champion"
@@ -107,6 +114,7 @@ def retrain():
 
     cutoff = resolve_cutoff()
     gate(cutoff, train_challenger(cutoff))
+    send_alerts_task()
 
 
 retrain()

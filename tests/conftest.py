@@ -58,6 +58,7 @@ def make_settings(tmp: Path, database: str) -> Settings:
         admin_url=ADMIN_URL,
         landing_root=str(tmp / "landing"),
         data_docs_root=str(tmp / "data_docs"),
+        alert_spool_root=str(tmp / "alert_spool"),
     )
 
 

@@ -197,9 +197,9 @@ def _monitor(args: argparse.Namespace) -> int:
 
 def _send_alerts(args: argparse.Namespace) -> int:
     from nightscore.config import load_settings
-    from nightscore.monitoring.outbox import send_pending
+    from nightscore.monitoring.delivery import deliver
 
-    result = send_pending(load_settings(), limit=args.limit)
+    result = deliver(load_settings(), limit=args.limit)
     print(result.summary)
     return 0 if result.ok else 1
 
@@ -295,7 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     alerts = sub.add_parser("alerts", help="the alert outbox").add_subparsers(
         dest="alerts_command", required=True
     )
-    send = alerts.add_parser("send", help="email pending alerts through smtp_default")
+    send = alerts.add_parser(
+        "send",
+        help="queue spooled notices, then email pending alerts through smtp_default",
+    )
     send.add_argument("--limit", type=int, default=100)
     send.set_defaults(func=_send_alerts)
     return parser

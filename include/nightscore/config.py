@@ -122,6 +122,7 @@ STORE_AREAS = {
     "data_docs_root": "data_docs",
     "reports_dir": "reports",
     "evidently_workspace": "evidently",
+    "alert_spool_root": "alert_spool",
 }
 _PUBLIC_URL_FIELDS = ("public_airflow_url", "public_mlflow_url", "public_evidently_url")
 
@@ -225,6 +226,17 @@ class Settings(BaseModel):
     alert_email_to: Addresses = Field((), description="Engineers: alerts (comma-separated).")
     report_email_to: Addresses = Field(
         (), description="Stakeholders: the weekly report (comma-separated; empty: engineers)."
+    )
+    alert_spool_root: str = Field(
+        "",
+        description="Failure notices the warehouse could not take, until the next drain "
+        "moves them into the outbox ({store_url}/alert_spool).",
+    )
+    alert_drain_every_min: int = Field(
+        10, ge=1, le=60, description="How often the alert_outbox DAG drains the outbox."
+    )
+    alert_send_timeout_s: int = Field(
+        300, ge=30, description="Every send_alerts task is stopped after this many seconds."
     )
     # --- monitoring ---
     alert_rules_path: str = Field(

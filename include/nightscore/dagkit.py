@@ -241,3 +241,11 @@ def _parts(kind: BatchKind) -> list[str]:
     from nightscore.contract import BATCH_FILES
 
     return [f.name for f in BATCH_FILES[kind]]
+
+
+def send_alerts_task() -> Any:
+    """The DAG's last task, `send_alerts`: after every other task, whatever their states,
+    it sends what the outbox holds (see `nightscore.alert_tasks`). Call it last."""
+    from nightscore.alert_tasks import send_alerts_task as add
+
+    return add(SETTINGS, notify_failure)

@@ -224,6 +224,14 @@ def remove(location: str) -> None:
             fs.rm(path, recursive=True)
 
 
+def list_files(location: str) -> list[str]:
+    """The files below the folder `location` (relative paths, sorted); none when there is
+    no such folder. Files still being written (hidden `.partial` names) are left out."""
+    with _failures("list", location):
+        names = _listing(location.rstrip("/"))
+    return sorted(n for n in names if not n.rpartition("/")[2].startswith("."))
+
+
 def _listing(location: str) -> set[str]:
     """The files below a folder, as paths relative to it."""
     local = _local(location)

@@ -33,6 +33,7 @@ DEMO_DAGS = (
     "nightly_scoring",
     "ingest_outcomes",
     "monitoring",
+    "alert_outbox",  # the 10-minute sweep of the alert outbox
 )
 EVENING_DAGS = ("replay_source", "nightly_scoring")
 MORNING_DAGS = ("ingest_outcomes", "monitoring")

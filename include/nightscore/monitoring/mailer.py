@@ -298,12 +298,8 @@ def build_alert_email(
     msg["From"] = from_email
     msg["To"] = ", ".join(to)
     msg["Date"] = formatdate(localtime=False)
-    # The same alert keeps the same Message-ID, so mail clients can recognise a resend
-    # (the outbox delivers at least once) as the message they already have.
     if alert.get("dedup_key"):
-        digest = hashlib.sha256(str(alert["dedup_key"]).encode()).hexdigest()[:16]
-        domain = from_email.rpartition("@")[2] or "localhost"
-        msg["Message-ID"] = f"<nightscore-alert-{alert.get('alert_id', 0)}-{digest}@{domain}>"
+        msg["Message-ID"] = alert_message_id(str(alert["dedup_key"]), from_email)
     msg["X-Nightscore-Rule"] = rule
     msg["X-Nightscore-Severity"] = severity
     if alert.get("alert_id") is not None:
@@ -314,6 +310,16 @@ def build_alert_email(
         _html_body(alert, severity, rule, service_date, facts, all_links), subtype="html"
     )
     return msg
+
+
+def alert_message_id(dedup_key: str, from_email: str = DEFAULT_FROM) -> str:
+    """The Message-ID of an alert: a function of its dedup key only, so a resend (the
+    outbox delivers at least once) and the outbox's copy of a notice mailed directly while
+    the warehouse was down carry the Message-ID of the mail already delivered, and mail
+    clients show one message."""
+    digest = hashlib.sha256(dedup_key.encode()).hexdigest()[:24]
+    domain = from_email.rpartition("@")[2] or "localhost"
+    return f"<nightscore-alert-{digest}@{domain}>"
 
 
 def prebuilt_email(raw: bytes, *, to: Sequence[str], from_email: str) -> EmailMessage:
