@@ -5,7 +5,9 @@ Two steps, so that Airflow shows them apart and a load can be re-run on its own:
 - `validate` reads a batch, validates it and records the result in `ops.batches`.
   A batch that fails a critical expectation is rejected whole: it is recorded as
   rejected with its results, an alert is queued in the outbox, and `BatchRejected`
-  carries a short human summary. Nothing reaches `core`.
+  carries a short human summary. Nothing reaches `core`. A valid batch that would
+  replace a loaded day with far fewer rows is held instead (`nightscore.held`,
+  `BatchHeld`) until it is applied on purpose.
 - `load` loads a validated batch into `core` in one transaction, replacing that
   service date's rows, after checking that the files still have the checksum that was
   validated. Re-running leaves identical rows.
@@ -96,7 +98,7 @@ def ready_to_ingest(kind: BatchKind, service_date: date, settings: Settings | No
     """The sensors' test: the batch has landed and what it depends on is settled.
 
     Outcomes refer to scheduled flights, so they wait until the schedule batch of the
-    same date has been loaded or rejected (a backfill may land both at once). After a
+    same date has been loaded, rejected or held (a backfill may land both at once). After a
     rejection they go ahead, and validation rejects them with the unscheduled flights.
     """
     settings = settings or load_settings()
