@@ -30,6 +30,7 @@ COPY --chown=50000:0 plugins/ ${AIRFLOW_HOME}/plugins/
 COPY --chown=50000:0 include/nightscore/ ${AIRFLOW_HOME}/include/nightscore/
 # What the compose stack's airflow-init service runs once before the others start.
 COPY --chown=50000:0 docker/airflow/init.sh ${AIRFLOW_HOME}/scripts/init.sh
+COPY --chown=50000:0 docker/airflow/init-users.sh ${AIRFLOW_HOME}/scripts/init-users.sh
 
 # Folders that compose mounts volumes on. Made here, owned by airflow, so that a new
 # named volume takes their owner and the non-root services can write to it.
@@ -37,8 +38,11 @@ COPY --chown=50000:0 docker/airflow/init.sh ${AIRFLOW_HOME}/scripts/init.sh
 #              is unset (compose sets it to the object store: landing zone, Data Docs,
 #              reports and the Evidently workspace are there)
 #   mlflow-artifacts   what the MLflow server stores and serves
+#   mlflow-auth        the MLflow server's users (its basic-auth app's SQLite database);
+#                      not below mlflow-artifacts, which the server serves
 #   logs       task logs, which the API server reads from the same volume
-RUN mkdir -p "${AIRFLOW_HOME}/state" "${AIRFLOW_HOME}/mlflow-artifacts" "${AIRFLOW_HOME}/logs"
+RUN mkdir -p "${AIRFLOW_HOME}/state" "${AIRFLOW_HOME}/mlflow-artifacts" \
+    "${AIRFLOW_HOME}/mlflow-auth" "${AIRFLOW_HOME}/logs"
 ENV NIGHTSCORE_STATE_DIR=/opt/airflow/state \
     DO_NOT_TRACK=1 \
     MLFLOW_DISABLE_TELEMETRY=true

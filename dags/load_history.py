@@ -12,6 +12,8 @@ fails listing the rejected days (their alerts are queued). Re-running is safe.
 **Trigger** with `{"start_date": "2013-01-01", "end_date": "2013-01-31", "replay": true}`.
 """
 
+from datetime import timedelta
+
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -20,7 +22,7 @@ from nightscore.dagkit import (
     SETTINGS,
     START_DATE,
     core_asset,
-    fail_clearly,
+    run_step,
     send_alerts_task,
 )
 
@@ -47,16 +49,19 @@ from nightscore.dagkit import (
     doc_md=__doc__,
 )
 def load_history():
-    @task(outlets=[core_asset(t) for t in ("core.flights", "core.weather", "core.outcomes")])
+    @task(
+        outlets=[core_asset(t) for t in ("core.flights", "core.weather", "core.outcomes")],
+        execution_timeout=timedelta(seconds=SETTINGS.history_timeout_s),
+    )
     def load_range(**context) -> dict:
         from nightscore.calendar import parse_date
         from nightscore.ingest import load_history as load
 
         params = context["params"]
-        start, end = fail_clearly(
+        start, end = run_step(
             lambda: (parse_date(params["start_date"]), parse_date(params["end_date"]))
         )
-        result = fail_clearly(
+        result = run_step(
             lambda: load(start, end, settings=SETTINGS, replay=bool(params["replay"]))
         )
         print(result.summary())

@@ -38,7 +38,7 @@ outcomes batch is loaded (or rejected) by `ingest_outcomes`.
 for the week ending S on any day.
 """
 
-from datetime import date
+from datetime import date, timedelta
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Param, PokeReturnValue, dag, task
@@ -48,11 +48,12 @@ from nightscore.calendar import MONITORING_SCHEDULE, monitoring_service_date
 from nightscore.dagkit import (
     DEFAULT_ARGS,
     END_DATE,
+    SENSOR_EXECUTION_TIMEOUT,
     SETTINGS,
     START_DATE,
     core_asset,
-    fail_clearly,
     notify_failure,
+    run_step,
     run_url,
     send_alerts_task,
     service_date_param,
@@ -82,7 +83,7 @@ def monitoring():
     @task(retries=0)
     def resolve_service_date(**context) -> str:
         params = context["params"]
-        return fail_clearly(
+        return run_step(
             lambda: monitoring_service_date(context.get("logical_date"), params["service_date"])
         ).isoformat()
 
@@ -91,6 +92,7 @@ def monitoring():
         timeout=SETTINGS.sensor_timeout_s,
         mode=SETTINGS.sensor_mode,
         retries=0,
+        execution_timeout=SENSOR_EXECUTION_TIMEOUT,
         on_failure_callback=notify_failure,
     )
     def wait_for_outcomes(service_date: str) -> PokeReturnValue:
@@ -102,18 +104,24 @@ def monitoring():
     def measure_performance(service_date: str) -> int:
         from nightscore.monitoring.monitor import measure_performance
 
-        rows = measure_performance(date.fromisoformat(service_date), SETTINGS)
+        rows = run_step(lambda: measure_performance(date.fromisoformat(service_date), SETTINGS))
         print(f"{len(rows)} performance row(s) stored for {service_date}")
         return len(rows)
 
-    @task(outlets=[core_asset("monitoring.drift")])
+    @task(
+        outlets=[core_asset("monitoring.drift")],
+        execution_timeout=timedelta(seconds=SETTINGS.report_timeout_s),
+    )
     def measure_drift(service_date: str) -> list[dict]:
         from nightscore.monitoring.monitor_drift import NothingScored, measure_drift
 
-        try:
-            found = fail_clearly(lambda: measure_drift(date.fromisoformat(service_date), SETTINGS))
-        except NothingScored as exc:
-            raise AirflowSkipException(str(exc)) from None
+        def measure() -> list:
+            try:
+                return measure_drift(date.fromisoformat(service_date), SETTINGS)
+            except NothingScored as exc:  # a data error, but nothing to do: skipped
+                raise AirflowSkipException(str(exc)) from None
+
+        found = run_step(measure)
         for d in found:
             print(
                 f"{d.model_name} v{d.model_version}: {d.share_drifted:.0%} of features drifted "
@@ -125,7 +133,7 @@ def monitoring():
     def check_rules(service_date: str, **context) -> int:
         from nightscore.monitoring.monitor_rules import check_rules
 
-        checks = fail_clearly(
+        checks = run_step(
             lambda: check_rules(
                 date.fromisoformat(service_date), SETTINGS, run_url=run_url(context)
             )
@@ -138,7 +146,7 @@ def monitoring():
     def decide_retrain(service_date: str) -> dict | None:
         from nightscore.monitoring.monitor_rules import retrain_request
 
-        request = retrain_request(date.fromisoformat(service_date), SETTINGS)
+        request = run_step(lambda: retrain_request(date.fromisoformat(service_date), SETTINGS))
         if request is None:
             print("no retrain needed")
             return None
@@ -164,7 +172,7 @@ def monitoring():
             raise AirflowSkipException(f"{day} is not a Sunday: no weekly report")
         from nightscore.monitoring.report import queue_weekly_report
 
-        alert_id = fail_clearly(lambda: queue_weekly_report(day, SETTINGS))
+        alert_id = run_step(lambda: queue_weekly_report(day, SETTINGS))
         print(f"weekly report for the week ending {day}: queued as alert {alert_id}")
         return alert_id
 

@@ -22,7 +22,7 @@ from nightscore.dagkit import (
     END_DATE,
     SETTINGS,
     START_DATE,
-    fail_clearly,
+    run_step,
     send_alerts_task,
     service_date_param,
 )
@@ -31,13 +31,13 @@ from nightscore.dagkit import (
 def _land(kind: str, context) -> str:
     from nightscore.landing import Landing, replay_parts
 
-    day = fail_clearly(
+    day = run_step(
         lambda: replay_service_dates(
             context.get("logical_date"), context["params"].get("service_date")
         )
     )[kind]
     landing = Landing(SETTINGS.landing_root)
-    fail_clearly(lambda: landing.write_batch(kind, day, replay_parts(kind, day)))
+    run_step(lambda: landing.write_batch(kind, day, replay_parts(kind, day)))
     folder = landing.batch_dir(kind, day)
     print(f"landed the {kind} batch for {day} at {folder}")
     return folder

@@ -36,7 +36,7 @@ from nightscore.dagkit import (
     END_DATE,
     SETTINGS,
     START_DATE,
-    fail_clearly,
+    run_step,
     send_alerts_task,
 )
 
@@ -72,11 +72,11 @@ def retrain():
     @task(retries=0)
     def resolve_cutoff(**context) -> str:
         params = context["params"]
-        return fail_clearly(
+        return run_step(
             lambda: training_cutoff(context.get("logical_date"), params.get("cutoff"))
         ).isoformat()
 
-    @task(execution_timeout=timedelta(hours=1))
+    @task(execution_timeout=timedelta(seconds=SETTINGS.training_timeout_s))
     def train_challenger(cutoff: str, **context) -> dict:
         from nightscore import registry, training
 
@@ -90,7 +90,7 @@ def retrain():
                 progress=print,
             )
 
-        outcome = fail_clearly(run)
+        outcome = run_step(run)
         # Shown as "MLflow run" / "MLflow model" links (plugins/nightscore_mlflow_links.py).
         ti = context["ti"]
         ti.xcom_push(key="mlflow_run_url", value=outcome.model.run_url(SETTINGS))
@@ -102,12 +102,14 @@ def retrain():
         from nightscore import registry
         from nightscore.gate import gate_challenger
 
-        decision = gate_challenger(
-            registry.ModelRef.from_json(challenger),
-            date.fromisoformat(cutoff),
-            SETTINGS,
-            trigger=context["params"].get("reason") or "scheduled",
-            airflow_run_id=context["run_id"],
+        decision = run_step(
+            lambda: gate_challenger(
+                registry.ModelRef.from_json(challenger),
+                date.fromisoformat(cutoff),
+                SETTINGS,
+                trigger=context["params"].get("reason") or "scheduled",
+                airflow_run_id=context["run_id"],
+            )
         )
         print(f"{decision.decision} (applied: {decision.applied}): {decision.reason}")
         return decision.to_json()

@@ -14,6 +14,10 @@ The Airflow API server mounts this plugin's FastAPI app at ``/nightscore``:
 
 Every link nightscore stores or mails points here (``nightscore.links.file_url``).
 
+Every response carries a Content-Security-Policy (``served_files.security_headers``): no
+script at all, except in Evidently's drift reports, which run theirs sandboxed in an
+opaque origin with no network; and ``X-Content-Type-Options: nosniff``.
+
 Login: a request must carry an Airflow JWT, as ``Authorization: Bearer <token>`` or as the
 UI's ``_token`` cookie, checked by Airflow's own ``get_user`` (``core_api.security``), and
 its user must be allowed to read DAGs (the auth manager's ``is_authorized_dag``). Without
@@ -94,7 +98,7 @@ def get_file(area: str, key: str, _: Reader) -> Response:
     return Response(
         content=data,
         media_type=served_files.content_type(key),
-        headers={"Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff"},
+        headers=served_files.security_headers(area, key),
     )
 
 
@@ -102,7 +106,7 @@ def get_file(area: str, key: str, _: Reader) -> Response:
 def reports_index(_: Reader) -> HTMLResponse:
     """The index page: weekly reports, drift reports and Data Docs summaries, newest first."""
     page = served_files.index_page(served_files.list_sections(SETTINGS))
-    return HTMLResponse(page, headers={"Cache-Control": "private, no-cache"})
+    return HTMLResponse(page, headers=served_files.security_headers("", "reports"))
 
 
 # The nav icons: 24 px line drawings, as data: URIs (no route, no login needed to show them).

@@ -42,10 +42,10 @@ def postgres_available() -> bool:
 
 
 def drop_database(name: str) -> None:
-    engine = _admin_engine()
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
+    """Drop the database, and the role the stack made to own it (MLflow's), if any."""
+    from nightscore_dev.stack import drop_database as drop_with_role
+
+    drop_with_role(ADMIN_URL, name)
 
 
 def make_settings(tmp: Path, database: str) -> Settings:
@@ -100,8 +100,11 @@ def mlflow_server(tmp_path_factory) -> str:
     """A real `mlflow server` for the session; yields its tracking URI (http://127.0.0.1:PORT).
 
     Its backend store is a fresh database on the test Postgres, its artifacts a temporary
-    folder it serves over HTTP. Nothing global is set: tests pass the URI explicitly, e.g.
-    `MlflowClient(tracking_uri=uri)` or `settings.replace(mlflow_tracking_uri=uri)`.
+    folder it serves over HTTP. Tests pass the URI explicitly, e.g.
+    `MlflowClient(tracking_uri=uri)` or `settings.replace(mlflow_tracking_uri=uri)`. The
+    server asks for a login (MLflow's basic-auth app): its MLFLOW_TRACKING_USERNAME and
+    MLFLOW_TRACKING_PASSWORD are set in the environment for the session, as Airflow's
+    tasks get them.
     """
     if not postgres_available():
         pytest.fail(
@@ -124,7 +127,17 @@ def mlflow_server(tmp_path_factory) -> str:
                 alive=lambda: stack.component_pid(paths, stack.MLFLOW) is not None,
                 what="the MLflow server",
             )
-            yield uri
+            login = stack.mlflow_client_env(stack.mlflow_auth(paths))
+            before = {key: os.environ.get(key) for key in login}
+            os.environ.update(login)
+            try:
+                yield uri
+            finally:
+                for key, value in before.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
         finally:
             stack.stop_processes({"mlflow server": pid}, timeout_s=15)
     finally:

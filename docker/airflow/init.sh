@@ -8,7 +8,7 @@
 #   2. airflow db migrate         Airflow's metadata database
 #   3. nightscore db upgrade      the warehouse: roles, schemas (Alembic), reference data
 #   4. connections                one per INIT_CONN_<ID> variable (smtp_default, ...)
-#   5. users                      the UI's admin password, for SimpleAuthManager
+#   5. users                      the UI's users and roles (init-users.sh)
 set -euo pipefail
 
 require() {
@@ -20,8 +20,7 @@ require() {
         fi
     done
 }
-require NIGHTSCORE_STATE_DIR NIGHTSCORE_AIRFLOW_PASSWORD \
-    AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE
+require NIGHTSCORE_STATE_DIR NIGHTSCORE_AIRFLOW_PASSWORD
 
 echo "airflow-init: 1/5 shared folder"
 mkdir -p "$NIGHTSCORE_STATE_DIR"
@@ -47,15 +46,5 @@ for name in $(compgen -e | grep -E '^INIT_CONN_[A-Z0-9_]+$' | sort); do
 done
 
 echo "airflow-init: 5/5 users"
-# SimpleAuthManager reads {"user": "password"} from this file at each login; the users
-# and their roles are AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS (admin:admin).
-passwords_file="$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
-mkdir -p "$(dirname "$passwords_file")"
-(
-    umask 077
-    python -c 'import json, os, sys; json.dump({"admin": os.environ["NIGHTSCORE_AIRFLOW_PASSWORD"]}, sys.stdout)' \
-        > "$passwords_file.tmp"
-)
-mv "$passwords_file.tmp" "$passwords_file"
-echo "  admin"
+bash "$(dirname "$0")/init-users.sh"
 echo "airflow-init: done"

@@ -8,9 +8,10 @@
 #   warehouse  nightscore_etl   nightscore_analyst (the analysts' read-only role)
 #
 # The owner roles are those of the URLs in docker-compose.yaml; nightscore_etl and
-# nightscore_analyst are the names nightscore uses (nightscore.warehouse.db). The
-# airflow-init service then runs `nightscore db upgrade`, which creates the schemas and
-# lets nightscore_analyst read the `analytics` views, and nothing else.
+# nightscore_analyst are the names nightscore uses (nightscore.warehouse.roles). The
+# airflow-init service then runs `nightscore db upgrade`, which creates the schemas, lets
+# nightscore_analyst read the `analytics` views and nothing else, and sets its limits (no
+# advisory locks or large objects, timeouts, a connection limit: docs/deployment.md).
 #
 # Passwords come from the environment (.env), reach psql as variables and are quoted by
 # it (:'name'), so they never appear in this file or in the SQL text.
@@ -45,5 +46,6 @@ CREATE DATABASE warehouse OWNER nightscore_etl;
 REVOKE ALL ON DATABASE airflow FROM PUBLIC;
 REVOKE ALL ON DATABASE mlflow FROM PUBLIC;
 REVOKE ALL ON DATABASE warehouse FROM PUBLIC;
+REVOKE ALL ON DATABASE postgres FROM PUBLIC;
 GRANT CONNECT ON DATABASE warehouse TO nightscore_analyst;
 SQL

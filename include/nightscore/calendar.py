@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
+from nightscore.errors import DataError
+
 ONE_DAY = timedelta(days=1)
 
 # The cron schedules that go with these rules (UTC).
@@ -28,6 +30,10 @@ SCORING_SCHEDULE = "0 22 * * *"  # evening of S-1
 OUTCOMES_SCHEDULE = "0 6 * * *"  # morning of S+1
 MONITORING_SCHEDULE = "0 7 * * *"  # morning of S+1, after the outcomes
 REPLAY_SCHEDULE = "0 20 * * *"  # before both
+
+
+class CalendarError(DataError, ValueError):
+    """A date or a run's parameters that the calendar cannot read: not retried."""
 
 
 def parse_date(value: str | date | datetime) -> date:
@@ -39,7 +45,7 @@ def parse_date(value: str | date | datetime) -> date:
     try:
         return date.fromisoformat(str(value).strip()[:10])
     except ValueError:
-        raise ValueError(f"not a date (expected YYYY-MM-DD): {value!r}") from None
+        raise CalendarError(f"not a date (expected YYYY-MM-DD): {value!r}") from None
 
 
 def _resolve(
@@ -48,7 +54,7 @@ def _resolve(
     if param not in (None, ""):
         return parse_date(param)  # type: ignore[arg-type]
     if logical_date is None:
-        raise ValueError(
+        raise CalendarError(
             f"{dag}: this run has no logical date (it was triggered by hand); "
             "pass the service date as the 'service_date' param, e.g. "
             '{"service_date": "2013-02-07"}'
@@ -88,7 +94,7 @@ def replay_service_dates(
 def date_range(start: date, end: date) -> Iterator[date]:
     """Every date from start to end, both included."""
     if end < start:
-        raise ValueError(f"the range ends ({end}) before it starts ({start})")
+        raise CalendarError(f"the range ends ({end}) before it starts ({start})")
     day = start
     while day <= end:
         yield day
@@ -112,7 +118,7 @@ def training_cutoff(logical_date: datetime | None, param: str | date | None = No
     if param not in (None, ""):
         return parse_date(param)  # type: ignore[arg-type]
     if logical_date is None:
-        raise ValueError(
+        raise CalendarError(
             "retrain: this run has no logical date (it was triggered by hand); "
             'pass the cut-off as the \'cutoff\' param, e.g. {"cutoff": "2013-06-01"}'
         )

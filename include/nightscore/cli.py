@@ -27,12 +27,13 @@ def date_arg(value: str) -> date:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
+    from nightscore.config import SettingsError
     from nightscore.warehouse import upgrade
     from nightscore.warehouse.db import WarehouseError
 
     try:
         done = upgrade()
-    except WarehouseError as exc:
+    except (WarehouseError, SettingsError) as exc:
         print(str(exc), file=sys.stderr)
         return 1
     counts = done["reference_rows"]

@@ -33,6 +33,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as _SourceError
 
+from nightscore.errors import DataError
+
 # The repository root when running from a checkout; the current folder otherwise.
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 PROJECT_ROOT = _REPO_ROOT if (_REPO_ROOT / "pyproject.toml").exists() else Path.cwd()
@@ -89,7 +91,7 @@ def redact_url(url: str) -> str:
     return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***\2", url))
 
 
-class SettingsError(ValueError):
+class SettingsError(DataError, ValueError):
     """A NIGHTSCORE_* variable holds a value its setting cannot take."""
 
 
@@ -149,11 +151,23 @@ class Settings(BaseModel):
     )
     admin_url: str | None = Field(
         None,
-        description="A superuser (or CREATEDB + CREATEROLE) connection used only to create "
-        'the databases and roles; None means "the warehouse server, as user postgres".',
+        description="A superuser connection used only at set-up (`nightscore db upgrade`: "
+        "the databases, the roles and their limits), never by a task; None means "
+        '"the warehouse server, as user postgres".',
     )
     analyst_password: SecretStr | None = Field(
         None, description="The password set on the read-only analyst role (none: unchanged)."
+    )
+    analyst_statement_timeout_s: int = Field(
+        60, description="The analyst role's statement_timeout: longer queries are cancelled."
+    )
+    analyst_idle_in_transaction_timeout_s: int = Field(
+        60,
+        description="An analyst session idle inside a transaction this long is ended (it "
+        "would hold its locks and block the ETL).",
+    )
+    analyst_connection_limit: int = Field(
+        10, description="At most this many sessions of the analyst role at once."
     )
     # --- where it runs ---
     environment: Environment = Field(
@@ -222,6 +236,19 @@ class Settings(BaseModel):
     retry_delay_s: int = Field(
         120, description="Pause before a failed task is retried (rejections never are)."
     )
+    # --- retries and timeouts (a data error is never retried; see nightscore.errors) ---
+    retries: int = Field(
+        3, ge=0, description="Retries of a task that failed for an unavailable component."
+    )
+    max_retry_delay_s: int = Field(
+        1800, ge=1, description="Cap of the retry pause, which doubles after each try."
+    )
+    task_timeout_s: int = Field(
+        1800, ge=1, description="A task running longer than this fails (and is retried)."
+    )
+    training_timeout_s: int = Field(3600, ge=1, description="...training a challenger.")
+    history_timeout_s: int = Field(6 * 3600, ge=1, description="...loading a range of history.")
+    report_timeout_s: int = Field(3600, ge=1, description="...the Evidently drift report.")
     # --- email ---
     alert_email_to: Addresses = Field((), description="Engineers: alerts (comma-separated).")
     report_email_to: Addresses = Field(
@@ -269,6 +296,16 @@ class Settings(BaseModel):
     # --- MLflow and training ---
     mlflow_tracking_uri: str = Field(
         "http://127.0.0.1:5000", description="The tracking server (runs, artifacts, registry)."
+    )
+    # MLflow's own variables, which its client reads: a task logs in with them.
+    mlflow_tracking_username: str = Field(
+        "",
+        validation_alias="MLFLOW_TRACKING_USERNAME",
+        description="The user tasks and the CLI log in to the tracking server as (MLflow's "
+        'basic-auth app); "" sends no login.',
+    )
+    mlflow_tracking_password: SecretStr | None = Field(
+        None, validation_alias="MLFLOW_TRACKING_PASSWORD", description="...and its password."
     )
     model_name: str = Field("flight_disruption", description="The registered model's name.")
     training_window_days: int = Field(
@@ -413,7 +450,7 @@ def _expected(error: Any) -> str:
 
 
 def _shown(field: str, value: Any) -> str:
-    if field == "analyst_password":
+    if field in ("analyst_password", "mlflow_tracking_password"):
         return "'***'"
     if field in _URL_FIELDS and isinstance(value, str):
         return repr(redact_url(value))

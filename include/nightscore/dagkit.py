@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow.sdk import Asset, Param, PokeReturnValue, task
 from airflow.sdk.exceptions import AirflowFailException
@@ -19,6 +19,7 @@ from nightscore.config import load_settings
 from nightscore.contract import BatchKind
 
 SETTINGS = load_settings()
+T = TypeVar("T")
 
 
 def notify_failure(context: Any) -> None:
@@ -29,12 +30,22 @@ def notify_failure(context: Any) -> None:
     task_failure_callback(context, settings=SETTINGS)
 
 
+# Retries are for what may come back (an unavailable component, an unknown error): the
+# pause doubles from retry_delay_s up to max_retry_delay_s. A data error is never retried
+# (`run_step`). Every task has an execution timeout; the long ones set their own.
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "nightscore",
-    "retries": 2,
+    "retries": SETTINGS.retries,
     "retry_delay": timedelta(seconds=SETTINGS.retry_delay_s),
+    # Airflow 3 reads this as the multiplier of the pause: 2 doubles it after each try.
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(seconds=SETTINGS.max_retry_delay_s),
+    "execution_timeout": timedelta(seconds=SETTINGS.task_timeout_s),
     "on_failure_callback": notify_failure,
 }
+# A sensor may wait up to its timeout (in "poke" mode, in one execution), so its own
+# execution timeout is that plus a poke.
+SENSOR_EXECUTION_TIMEOUT = timedelta(seconds=SETTINGS.sensor_timeout_s + SETTINGS.sensor_poke_s)
 
 START_DATE = datetime.combine(SETTINGS.schedule_start, datetime.min.time(), tzinfo=UTC)
 END_DATE = (
@@ -77,30 +88,29 @@ def core_asset(table: str) -> Asset:
     return Asset(name=table, uri=f"nightscore://warehouse/{table.replace('.', '/')}")
 
 
-def fail_clearly(fn: Callable[[], Any]) -> Any:
-    """Run a step; turn an expected failure into a failed task without retries.
+def run_step(fn: Callable[[], T]) -> T:
+    """Run a task's step and fail it the way its error asks (`nightscore.errors`).
 
-    A rejected batch will be rejected again, and a training set that fails its checks
-    will fail them again, so retrying only delays the alert.
+    - a data error (`DataError`): `AirflowFailException`, no retry. A rejected batch is
+      rejected again, and retrying only delays the alert;
+    - an unavailable component (`InfrastructureError`, or a client error `classify`
+      recognises, such as a refused connection to MLflow): raised as an
+      `InfrastructureError` naming the component, so Airflow retries it with backoff;
+    - anything else: re-raised unchanged, with Airflow's retries.
+
+    The original error stays as the cause, so the failure alert can `classify` it.
     """
-    from nightscore.ingest import IngestError
-    from nightscore.monitoring.report_model import NoScoredFlights
-    from nightscore.registry import NoChampionError, RegistryError
-    from nightscore.scoring import ScoringError
-    from nightscore.training import TrainingError
+    from nightscore.errors import DataError, InfrastructureError, classify
 
     try:
         return fn()
-    except (
-        IngestError,
-        TrainingError,
-        RegistryError,
-        NoChampionError,
-        ScoringError,
-        NoScoredFlights,
-        ValueError,
-    ) as exc:
-        raise AirflowFailException(str(exc)) from None
+    except Exception as exc:
+        found = classify(exc)
+        if isinstance(found, DataError):
+            raise AirflowFailException(str(found)) from found
+        if isinstance(found, InfrastructureError) and found is not exc:
+            raise found from exc
+        raise
 
 
 def ingestion_tasks(kind: BatchKind, resolve: Callable[[datetime | None, Any], date]):
@@ -112,7 +122,7 @@ def ingestion_tasks(kind: BatchKind, resolve: Callable[[datetime | None, Any], d
 
     @task(task_id="resolve_service_date", retries=0)
     def resolve_service_date(**context) -> str:
-        day = fail_clearly(
+        day = run_step(
             lambda: resolve(context.get("logical_date"), context["params"].get("service_date"))
         )
         return day.isoformat()
@@ -129,6 +139,7 @@ def ingestion_tasks(kind: BatchKind, resolve: Callable[[datetime | None, Any], d
         timeout=SETTINGS.sensor_timeout_s,
         mode=SETTINGS.sensor_mode,
         retries=0,
+        execution_timeout=SENSOR_EXECUTION_TIMEOUT,
         on_failure_callback=[_missing, notify_failure],
     )
     def wait_for_batch(service_date: str) -> PokeReturnValue:
@@ -149,7 +160,7 @@ def ingestion_tasks(kind: BatchKind, resolve: Callable[[datetime | None, Any], d
     def validate_batch(service_date: str, **context) -> int:
         from nightscore.ingest import validate
 
-        result = fail_clearly(
+        result = run_step(
             lambda: validate(
                 kind,
                 date.fromisoformat(service_date),
@@ -170,7 +181,7 @@ def ingestion_tasks(kind: BatchKind, resolve: Callable[[datetime | None, Any], d
     def load_batch(service_date: str, batch_id: int) -> int:
         from nightscore.ingest import load
 
-        result = fail_clearly(
+        result = run_step(
             lambda: load(
                 kind, date.fromisoformat(service_date), settings=SETTINGS, batch_id=batch_id
             )
@@ -194,12 +205,12 @@ def scoring_tasks(after: Any) -> Any:
     as the workers have it, whatever the DAG processor's environment says.
     """
 
-    @task(task_id="plan_scoring", retries=0)
+    @task(task_id="plan_scoring")
     def plan_scoring(**context) -> list[dict]:
         from nightscore import scoring
 
         day = date.fromisoformat(context["ti"].xcom_pull(task_ids="resolve_service_date"))
-        planned = fail_clearly(
+        planned = run_step(
             lambda: scoring.plan(
                 day, SETTINGS, SETTINGS.scoring_partitions, airflow_run_id=context["run_id"]
             )
@@ -218,7 +229,11 @@ def scoring_tasks(after: Any) -> Any:
 
         planned, part = job["planned"], job["part"]
         get_current_context()["partition"] = part  # type: ignore[typeddict-unknown-key]
-        rows = scoring.score_partition(planned, part, SETTINGS, airflow_run_id=context["run_id"])
+        rows = run_step(
+            lambda: scoring.score_partition(
+                planned, part, SETTINGS, airflow_run_id=context["run_id"]
+            )
+        )
         print(f"partition {part + 1}/{planned['parts']}: {rows:,} flights scored and staged")
         return rows
 
@@ -226,7 +241,7 @@ def scoring_tasks(after: Any) -> Any:
     def publish_predictions(jobs: list[dict], staged: list[int]) -> int:
         from nightscore import scoring
 
-        result = fail_clearly(lambda: scoring.publish(jobs[0]["planned"], SETTINGS))
+        result = run_step(lambda: scoring.publish(jobs[0]["planned"], SETTINGS))
         print(result.summary)
         return result.rows
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from nightscore import sql
 from nightscore.config import Settings
+from nightscore.errors import DataError
 from nightscore.features import CATEGORICAL, LABEL, NUMERIC_FEATURES, build_features, labelled
 from nightscore.metrics import classification_metrics
 from nightscore.training import best_f1_threshold, fit_model, split_by_time
@@ -41,8 +42,8 @@ MIN_LABELLED_DAYS = 355
 REPORTED = ("roc_auc", "pr_auc", "brier", "precision", "recall", "threshold", "rows")
 
 
-class EvaluationError(RuntimeError):
-    pass
+class EvaluationError(DataError):
+    """The evaluation protocol cannot run on the data loaded (too few labelled days)."""
 
 
 def labelled_days(settings: Settings) -> int:

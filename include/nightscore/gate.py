@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from nightscore import registry, sql
 from nightscore.calendar import days_before
 from nightscore.config import Settings
+from nightscore.errors import DataError
 from nightscore.features import LABEL, build_features, labelled
 from nightscore.metrics import Metrics, classification_metrics, fmt
 
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
     from nightscore.model import LoadedModel
 
 GATE_METRIC = "roc_auc"
+
+
+class GateError(DataError):
+    """The gate cannot compare the models: its window has no labelled flights."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,7 @@ def run_gate(
     the decision, and in `enforce` mode move the `champion` alias on a promotion."""
     frame = window_frame[window_frame[LABEL].notna()]
     if frame.empty:
-        raise ValueError("the gate's window has no labelled flights")
+        raise GateError("the gate's window has no labelled flights")
     days = (min(frame["service_date"]), max(frame["service_date"]))
     y = frame[LABEL].astype(int).to_numpy()
 

@@ -41,7 +41,7 @@ from nightscore.warehouse.io import upsert
 log = logging.getLogger(__name__)
 
 
-class IngestError(RuntimeError):
+class IngestError(DataError):
     """An ingestion step cannot go on; the message says why and what to do."""
 
 
@@ -58,7 +58,7 @@ class BatchRejected(IngestError):
         self.batch_id = batch_id
 
 
-class BatchHeld(IngestError, DataError):
+class BatchHeld(IngestError):
     """The batch would replace a loaded day with far fewer rows (`nightscore.held`): it is
     recorded as held and waits to be applied on purpose. A data problem: no retry."""
 

@@ -1,7 +1,7 @@
 """The model as training hands it over and as scoring receives it.
 
 `TrainedModel` is what `training.fit_model` returns; `LoadedModel` is a registered
-version loaded back by `registry.load_version`. Both score a feature frame the same way:
+version loaded back by `registry.load_version` (trees only, no code). Both score a feature frame the same way:
 the categorical encoding stored with the model, then the trees.
 """
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from nightscore.errors import DataError
 from nightscore.features import FEATURES, LABEL, Encoding
 
 if TYPE_CHECKING:
@@ -58,9 +59,18 @@ class TrainedModel:
         return sample.reset_index(drop=True)
 
 
+class ModelInputError(DataError, ValueError):
+    """The feature frame lacks a feature the model needs."""
+
+
 @dataclass
 class LoadedModel:
-    """A registered model ready to score: trees, encoding, threshold and lineage."""
+    """A registered model ready to score: trees, encoding, threshold and lineage.
+
+    `model` is an `xgboost.Booster` read from the version's UBJ file (never unpickled);
+    `iteration_range` is the trees the scikit-learn wrapper used at training (up to the
+    best iteration of early stopping), so the scores equal training's.
+    """
 
     name: str
     version: int
@@ -70,11 +80,14 @@ class LoadedModel:
     threshold: float
     features: list[str]
     signature_inputs: list[str]
+    iteration_range: tuple[int, int] = (0, 0)
 
     def predict(self, frame: pd.DataFrame) -> Any:
         missing = [c for c in self.features if c not in frame.columns]
         if missing:
-            raise ValueError(
+            raise ModelInputError(
                 f"{self.name} v{self.version} needs features the frame lacks: " + ", ".join(missing)
             )
-        return self.model.predict_proba(self.encoding.model_input(frame))[:, 1]
+        return self.model.inplace_predict(
+            self.encoding.model_input(frame), iteration_range=self.iteration_range
+        )

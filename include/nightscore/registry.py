@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from nightscore import links
 from nightscore.config import PROJECT_ROOT, Settings
+from nightscore.errors import DataError, InfrastructureError, classify
 from nightscore.features import FEATURES, Encoding
 from nightscore.model import LoadedModel
 
@@ -34,12 +35,24 @@ CHALLENGER = "challenger"
 REFERENCE_ARTIFACT = "reference/reference_sample.parquet"
 
 
-class RegistryError(RuntimeError):
-    """The MLflow tracking server cannot be used."""
+class RegistryError(InfrastructureError):
+    """The MLflow tracking server does not answer (retried: it may come back)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("mlflow", message)
 
 
-class NoChampionError(LookupError):
-    """The registry has no version with the alias `champion`."""
+class NoChampionError(DataError, LookupError):
+    """The registry answers, and no version has the alias `champion`."""
+
+
+def _unavailable(exc: Exception) -> RegistryError | None:
+    """A RegistryError when `exc` means the server did not answer (a refused connection,
+    a timeout, a 5xx), else None: the server answered and said no."""
+    found = classify(exc)
+    if isinstance(found, InfrastructureError) and found.component == "mlflow":
+        return found if isinstance(found, RegistryError) else RegistryError(found.detail)
+    return None
 
 
 def check_server(settings: Settings, timeout_s: float = 10) -> None:
@@ -66,6 +79,13 @@ def _mlflow(settings: Settings) -> Any:
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+    # MLflow's client reads its login from the environment only.
+    if settings.mlflow_tracking_username:
+        os.environ["MLFLOW_TRACKING_USERNAME"] = settings.mlflow_tracking_username
+    if settings.mlflow_tracking_password is not None:
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = (
+            settings.mlflow_tracking_password.get_secret_value()
+        )
     return mlflow
 
 
@@ -229,6 +249,10 @@ def model_version(settings: Settings, alias: str) -> Any | None:
     try:
         return client(settings).get_model_version_by_alias(settings.model_name, alias)
     except MlflowException as exc:
+        # An unreachable server is not "no champion": it is retried, and alerts as MLflow.
+        unavailable = _unavailable(exc)
+        if unavailable is not None:
+            raise unavailable from exc
         if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code) or "not found" in str(exc).lower():
             return None
         raise
@@ -247,21 +271,43 @@ def load_model(settings: Settings, alias: str = CHAMPION) -> LoadedModel:
 
 
 def load_version(settings: Settings, version: int) -> LoadedModel:
-    """Load a registered version by number."""
+    """Load a registered version by number, as data: its files are downloaded and checked
+    (`model_files.inspect` refuses one that carries code), and the trees are parsed by
+    XGBoost. No code the model names is imported."""
+    from nightscore import model_files
+
     mlflow = _mlflow(settings)
-    uri = f"models:/{settings.model_name}/{version}"
-    info = mlflow.models.get_model_info(uri)
-    meta = info.metadata or {}
-    registered = client(settings).get_model_version(settings.model_name, str(version))
+    label = f"{settings.model_name} v{version}"
+    try:
+        registered = client(settings).get_model_version(settings.model_name, str(version))
+        with tempfile.TemporaryDirectory(prefix="nightscore-model-") as tmp:
+            folder = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{settings.model_name}/{version}", dst_path=tmp
+            )
+            files = model_files.inspect(Path(folder), label)
+            booster = model_files.load_booster(files)
+    except Exception as exc:
+        unavailable = _unavailable(exc)
+        if unavailable is not None and not isinstance(exc, RegistryError):
+            raise unavailable from exc
+        raise
+    meta = files.metadata
+    missing = [key for key in ("encoding", "threshold", "features") if key not in meta]
+    if missing:
+        raise model_files.UnsafeModelError(
+            f"{label} lacks the metadata scoring needs ({', '.join(missing)}): it was not "
+            "logged by nightscore's training"
+        )
     return LoadedModel(
         name=settings.model_name,
         version=version,
         run_id=registered.run_id,
-        model=mlflow.xgboost.load_model(uri),
+        model=booster,
         encoding=Encoding(meta["encoding"]),
         threshold=float(meta["threshold"]),
-        features=list(meta["features"]),
-        signature_inputs=[c.name for c in info.signature.inputs] if info.signature else [],
+        features=[str(name) for name in meta["features"]],
+        signature_inputs=files.signature_inputs,
+        iteration_range=model_files.iteration_range(booster),
     )
 
 

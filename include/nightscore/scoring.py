@@ -31,6 +31,7 @@ from sqlalchemy import Connection, text
 
 from nightscore import sql
 from nightscore.config import Settings
+from nightscore.errors import DataError
 from nightscore.features import (
     FEATURES,
     KEY_COLUMNS,
@@ -65,7 +66,7 @@ PREDICTION_COLUMNS = (
 )
 
 
-class ScoringError(RuntimeError):
+class ScoringError(DataError):
     """Scoring cannot go ahead: no champion, a model that does not fit the features, ..."""
 
 
@@ -113,12 +114,15 @@ def check_signature(model: LoadedModel) -> None:
 
 def champion(settings: Settings) -> LoadedModel:
     from nightscore import registry
+    from nightscore.model_files import UnsafeModelError
 
+    # An unreachable MLflow (RegistryError) is not "no usable champion": it propagates,
+    # is retried, and alerts as an MLflow outage.
+    registry.check_server(settings)
     try:
-        registry.check_server(settings)
         model = registry.load_model(settings, alias=registry.CHAMPION)
-    except (registry.NoChampionError, registry.RegistryError) as exc:
-        raise ScoringError(str(exc)) from None
+    except (registry.NoChampionError, UnsafeModelError) as exc:
+        raise ScoringError(str(exc)) from exc
     check_signature(model)
     return model
 
@@ -452,7 +456,7 @@ def plan(
 ) -> dict[str, Any]:
     """Record a partitioned run and pin the champion's version for all its partitions."""
     if parts < 1:
-        raise ValueError(f"the number of partitions must be at least 1, not {parts}")
+        raise ScoringError(f"the number of partitions must be at least 1, not {parts}")
     try:
         model = champion(settings)
     except ScoringError as exc:

@@ -26,6 +26,7 @@ from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 from nightscore.config import redact_url
+from nightscore.errors import InfrastructureError
 
 _SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 # Errors of the network stacks under fsspec that mean "the store cannot be reached",
@@ -33,8 +34,11 @@ _SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 _NETWORK_MODULES = ("botocore.", "aiobotocore.", "aiohttp.", "google.auth.", "urllib3.")
 
 
-class StoreError(RuntimeError):
+class StoreError(InfrastructureError):
     """The store is unreachable, or refuses the credentials or the operation."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("store", message)
 
 
 def _local(location: str) -> Path | None:

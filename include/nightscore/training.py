@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from nightscore import sql
 from nightscore.calendar import days_before
 from nightscore.config import Settings
+from nightscore.errors import DataError
 from nightscore.features import LABEL, Encoding, build_features, feature_types, labelled
 from nightscore.metrics import classification_metrics, fmt
 from nightscore.model import TrainedModel
@@ -35,7 +36,7 @@ EARLY_STOPPING_ROUNDS = 50
 MAX_TREES = 2000
 
 
-class TrainingError(RuntimeError):
+class TrainingError(DataError):
     """Training could not produce a model (no data, data that fails its checks)."""
 
 

@@ -305,7 +305,8 @@ def test_a_browser_logs_in_through_the_form_and_lands_on_the_report(server):
             page.wait_for_url("**/plugin/reports**")
             index = page.frame_locator("iframe")
             index.get_by_role("link", name="Week ending 2013-02-10").click()
-            assert index.locator("h1").inner_text() == "Week ending 2013-02-10 ✓"
+            # The click navigates the frame: wait for the report's heading, not the index's.
+            sync_api.expect(index.locator("h1")).to_have_text("Week ending 2013-02-10 ✓")
             # MLflow and Evidently: links in the Browse menu that open in a new tab.
             page.get_by_role("button", name="Browse").click()
             mlflow = page.get_by_role("menuitem", name="MLflow")
@@ -313,6 +314,142 @@ def test_a_browser_logs_in_through_the_form_and_lands_on_the_report(server):
             assert mlflow.get_attribute("target") == "_blank"
         finally:
             browser.close()
+
+
+# --- safe pages: data values are text, never script ---------------------------------------
+
+# What a landing file can carry in a carrier code; each sets a flag and opens a dialog if
+# it ever runs.
+HOSTILE = (
+    "<script>window.pwned=1;alert(1)</script>",
+    "<img src=x onerror=window.pwned=2;alert(2)>",
+)
+HOSTILE_DAY = "2013-03-05"
+
+
+def _hostile_report():
+    """A schedule batch rejected for its carrier codes (validation itself: test_validation)."""
+    from datetime import date
+
+    from nightscore.validation.report import ExpectationOutcome, ValidationReport
+
+    carrier = ExpectationOutcome(
+        "flights", "expect_column_values_to_be_in_set", "carrier", True, False, 2,
+        list(HOSTILE), "carrier is a known airline code",
+    )  # fmt: skip
+    return ValidationReport(
+        "schedule", date.fromisoformat(HOSTILE_DAY), "f" * 64, {"flights": 983}, [carrier], None
+    )
+
+
+def _hostile_weekly_page() -> str:
+    from datetime import date
+
+    from nightscore.monitoring.report_model import AlertLine, RouteRisk, WeekKpis, WeeklyReport
+    from nightscore.monitoring.report_render import render_html
+
+    kpis = WeekKpis(983, 0, None, 0.25, None, None, None, 1)
+    report = WeeklyReport(
+        week_end=date(2013, 3, 10),
+        model_name=HOSTILE[0],
+        this_week=kpis,
+        last_week=None,
+        days=(),
+        routes=(RouteRisk("EWR", "ORD", HOSTILE[1], 10, 0.4, None),),
+        alerts=(AlertLine(date(2013, 3, 5), "critical", "batch_rejected", HOSTILE[0], "sent"),),
+    )
+    return render_html(report, image_src="data:image/png;base64,")
+
+
+def _hostile_alert_page() -> str:
+    from nightscore.monitoring.mailer import build_alert_email
+
+    report = _hostile_report()
+    alert = {
+        "rule": "batch_rejected",
+        "severity": "critical",
+        "subject": f"schedule batch for {HOSTILE_DAY} rejected",
+        "body": report.summary(),
+        "details": {"examples": list(HOSTILE), "data_docs_url": "javascript:alert(3)"},
+    }
+    message = build_alert_email(alert, to=["oncall@nightscore.example"])
+    return message.get_body(("html",)).get_content()
+
+
+def _runs_script(page, url: str | None = None, content: str | None = None) -> tuple[bool, str]:
+    """Open a page (a URL, or HTML without any server); (did any script run, its text)."""
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    if url is not None:
+        response = page.goto(url)
+        assert response is not None and response.status == 200, url
+    else:
+        page.set_content(content or "")
+    page.wait_for_load_state("load")
+    page.wait_for_timeout(300)  # an <img onerror> fires after its request fails
+    ran = bool(dialogs) or page.evaluate("window.pwned !== undefined")
+    return ran, page.locator("body").inner_text()
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}")
+def test_hostile_values_render_as_text_and_run_no_script(server, token):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    from nightscore.validation.docs import summary_page
+
+    store = server["store"]
+    docs = store / "data_docs" / "schedule" / f"service_date={HOSTILE_DAY}" / ("f" * 12)
+    docs.mkdir(parents=True)
+    (docs / "summary.html").write_text(summary_page(_hostile_report()))
+    weekly = store / "reports" / "weekly" / "weekly_report_2013-03-10.html"
+    weekly.write_text(_hostile_weekly_page())
+    # A file name is shown on the index page too.
+    (store / "reports" / "drift" / f"drift_report_{HOSTILE[1]}.html").write_text("<p>drift</p>")
+    # The control: a page that does not escape, as Great Expectations' pages did.
+    unescaped = f"<!doctype html><p>carriers: {HOSTILE[0]} {HOSTILE[1]}</p>"
+    (store / "reports" / "weekly" / "weekly_report_2013-03-03.html").write_text(unescaped)
+    base = f"{server['url']}/nightscore"
+    pages = {
+        "validation page": f"{base}/files/data_docs/schedule/service_date%3D{HOSTILE_DAY}/"
+        f"{'f' * 12}/summary.html",
+        "weekly report": f"{base}/files/reports/weekly/weekly_report_2013-03-10.html",
+        "reports index": f"{base}/reports",
+    }
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context()
+            context.add_cookies([{"name": "_token", "value": token, "url": server["url"]}])
+            for name, url in pages.items():
+                ran, text = _runs_script(context.new_page(), url=url)
+                assert not ran, f"a script ran on the {name}"
+                assert HOSTILE[1] in text, f"the {name} does not show the value as text"
+            mail = context.new_page()
+            ran, text = _runs_script(mail, content=_hostile_alert_page())
+            assert not ran and HOSTILE[0] in text and HOSTILE[1] in text
+            # A link that is not http(s) is not made a link.
+            assert mail.locator("a[href^='javascript:']").count() == 0
+            # The control: the unescaped page runs its script when nothing stops it...
+            ran, _ = _runs_script(context.new_page(), content=unescaped)
+            assert ran
+            # ...and not when the plugin serves it, under its Content-Security-Policy.
+            url = f"{base}/files/reports/weekly/weekly_report_2013-03-03.html"
+            ran, _ = _runs_script(context.new_page(), url=url)
+            assert not ran
+        finally:
+            browser.close()
+
+
+def test_served_files_carry_a_script_free_policy(server, token):
+    page = _get(server, f"/nightscore/files/reports/{WEEKLY}", token)
+    policy = page.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "script-src" not in policy
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    index = _get(server, "/nightscore/reports", token)
+    assert index.headers["Content-Security-Policy"] == policy
+    # Evidently's drift reports are scripts: sandboxed, without network.
+    drift = _get(server, f"/nightscore/files/reports/{DRIFT_NEW}", token)
+    assert drift.headers["Content-Security-Policy"].startswith("sandbox allow-scripts")
+    assert "connect-src 'none'" in drift.headers["Content-Security-Policy"]
 
 
 CHROMIUM_ARGS = [

@@ -160,8 +160,8 @@ def test_a_batch_landed_on_s3_is_ingested_with_its_docs_on_s3(warehouse, s3_stor
     assert location.startswith(s3_store.url("data_docs/schedule/service_date=2013-08-13/"))
     page = store.read_text(location)
     assert "This batch passed" in page
-    pages = [k for k in s3_store.keys("data_docs/") if "/validations/" in k]
-    assert len(pages) == 2 and all(p.rsplit("/", 1)[1] in page for p in pages)
+    # nightscore's page only: Great Expectations' site is not built (it does not escape).
+    assert [k for k in s3_store.keys("data_docs/") if not k.endswith("/summary.html")] == []
 
 
 def test_the_evidently_workspace_lives_on_s3(s3_store):

@@ -65,3 +65,26 @@ def test_an_empty_store_says_so_and_long_sections_fold(tmp_path):
     assert f"Drift reports ({SHOWN_PER_SECTION + 3})" in page
     assert "<summary>3 older</summary>" in page
     assert page.index("2013-03-17") < page.index("<details>") < page.index("2013-03-01")
+
+
+def test_every_page_gets_a_script_free_policy_and_drift_reports_a_sandbox():
+    from nightscore.served_files import security_headers
+
+    page = security_headers("data_docs", "schedule/service_date=2013-02-09/abc/summary.html")
+    assert page["X-Content-Type-Options"] == "nosniff"
+    policy = page["Content-Security-Policy"]
+    assert policy.startswith("default-src 'none';") and "script-src" not in policy
+    assert security_headers("reports", "weekly/weekly_report_2013-02-10.html") == page
+    drift = security_headers("reports", "drift/drift_report_2013-02-09.html")
+    sandboxed = drift["Content-Security-Policy"]
+    assert sandboxed.startswith("sandbox allow-scripts") and "allow-same-origin" not in sandboxed
+    assert "connect-src 'none'" in sandboxed
+    # Only the reports area's drift folder: a data_docs key named like one gets no scripts.
+    assert security_headers("data_docs", "drift/x.html") == page
+
+
+def test_the_index_shows_file_names_as_text(tmp_path):
+    hostile = "<img src=x onerror=alert(1)>"
+    _touch(tmp_path / "reports" / "drift" / f"drift_report_{hostile}.html")
+    page = index_page(list_sections(Settings(store_url=str(tmp_path))))
+    assert hostile not in page and "&lt;img src=x onerror=alert(1)&gt;" in page

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ast
 import fnmatch
-import json
 import re
 import shlex
 import shutil
@@ -39,7 +38,7 @@ TASK_RUNNERS = ("scheduler", *CELERY_WORKERS)
 # Services that run once and exit; the others wait for them to have exited 0.
 ONE_SHOT = ("airflow-init", "minio-init")
 # What compose requires from .env without it being a secret: names, public addresses.
-REQUIRED_NAMES = ("MINIO_ROOT_USER", "AWS_ACCESS_KEY_ID")
+REQUIRED_NAMES = ("MINIO_ROOT_USER", "AWS_ACCESS_KEY_ID", "MLFLOW_TRACKING_USERNAME")
 PUBLIC_URLS = (
     "NIGHTSCORE_PUBLIC_AIRFLOW_URL",
     "NIGHTSCORE_PUBLIC_MLFLOW_URL",
@@ -771,10 +770,8 @@ def test_shared_folders_are_volumes_that_the_image_prepares() -> None:
         for target, source in mounts(name).items():
             if source in named_volumes:
                 assert target in made, f"{name}: {target} is not created by the Dockerfile"
-    # The UI's passwords file, which airflow-init writes, is on a volume the API server sees.
-    passwords = env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
-    for name in ("api-server", "airflow-init"):
-        assert any(passwords.startswith(t + "/") for t in mounts(name)), name
+    # The UI's users are in Airflow's database (FAB), not in a file on a volume.
+    assert "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" not in env
 
 
 def test_mlflow_server_stores_in_postgres_and_serves_the_artifacts() -> None:
@@ -901,15 +898,21 @@ def run_airflow_init(
     stubs = tmp_path / "bin"
     stubs.mkdir()
     log = tmp_path / "calls"
-    write_stub(stubs, "airflow", f'echo "airflow $*" >> {log}\n')
+    # `airflow users list` answers with one existing user (and a log line before it).
+    write_stub(
+        stubs,
+        "airflow",
+        f'echo "airflow $*" >> {log}\n'
+        'if [ "$1 $2" = "users list" ]; then echo "[warning] noise"; '
+        """echo '[{"username": "admin", "roles": ["Admin"]}]'; fi\n""",
+    )
     write_stub(stubs, "nightscore", f'echo "nightscore $*" >> {log}\nexit {nightscore_exit}\n')
     env = {
         k: str(v)
         for k, v in interpolated_compose()["services"]["airflow-init"]["environment"].items()
     }
     # The container's folders, here under tmp_path.
-    for name in ("NIGHTSCORE_STATE_DIR", "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"):
-        env[name] = str(tmp_path / env[name].lstrip("/"))
+    env["NIGHTSCORE_STATE_DIR"] = str(tmp_path / env["NIGHTSCORE_STATE_DIR"].lstrip("/"))
     env["PATH"] = f"{stubs}:{BIN}:/usr/bin:/bin"
     # The image runs `command` through Airflow's entrypoint, which execs it as given.
     command = service("airflow-init")["command"]
@@ -937,15 +940,22 @@ def test_airflow_init_migrates_then_creates_connections_and_users(tmp_path: Path
     assert calls.index("nightscore db upgrade") < calls.index(
         next(c for c in calls if "connections add" in c)
     )
-    # The UI's user: the password from .env, readable by its owner only.
-    passwords = tmp_path / "opt/airflow/state/auth/passwords.json"
-    assert json.loads(passwords.read_text()) == {
-        "admin": filled_env_example()["NIGHTSCORE_AIRFLOW_PASSWORD"]
-    }
-    assert stat.S_IMODE(passwords.stat().st_mode) == 0o600
-    assert (
-        "admin" in service("api-server")["environment"]["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"]
-    )
+    # The UI's users, after the connections: the existing admin gets the password from
+    # .env again; engineer (Op) and viewer (Viewer) are created.
+    env = filled_env_example()
+    users = [c for c in calls if c.startswith("airflow users ")]
+    assert calls.index(users[0]) > calls.index(next(c for c in calls if "connections add" in c))
+    admin_password = env["NIGHTSCORE_AIRFLOW_PASSWORD"]
+    assert f"airflow users reset-password --username admin --password {admin_password}" in users
+    for user, role, variable in (
+        ("engineer", "Op", "AIRFLOW_ENGINEER_PASSWORD"),
+        ("viewer", "Viewer", "AIRFLOW_VIEWER_PASSWORD"),
+    ):
+        create = next(c for c in users if c.startswith(f"airflow users create --username {user} "))
+        assert f"--role {role} --password {env[variable]} " in create
+    assert not any("create --username admin" in c for c in users)
+    for variable in ("NIGHTSCORE_AIRFLOW_PASSWORD", "AIRFLOW_VIEWER_PASSWORD"):
+        assert env[variable] not in result.stdout + result.stderr
     # The shared folders exist; and connection URIs (passwords) stay out of the log.
     assert (tmp_path / "opt/airflow/state").is_dir()
     assert filled_env_example()["NIGHTSCORE_ETL_PASSWORD"] not in result.stdout + result.stderr
@@ -954,8 +964,7 @@ def test_airflow_init_migrates_then_creates_connections_and_users(tmp_path: Path
 def test_airflow_init_stops_at_the_first_failure(tmp_path: Path) -> None:
     result, calls = run_airflow_init(tmp_path, nightscore_exit=3)
     assert result.returncode == 3
-    assert calls == ["airflow db migrate", "nightscore db upgrade"]
-    assert not (tmp_path / "opt/airflow/state/auth/passwords.json").exists()
+    assert calls == ["airflow db migrate", "nightscore db upgrade"]  # no user either
 
 
 def test_smtp_default_points_at_the_mailpit_service() -> None:
@@ -1168,3 +1177,74 @@ def test_the_readmes_docker_section_matches_the_compose_file():
             host = str(port).rsplit(":", 2)[-2]
             (row,) = [r for r in rows if f"`{name}`" in r.split("|")[1]]
             assert f":{host}" in row, f"{name}: port {host} is not in its README row"
+
+
+# --- logins: every UI compose publishes asks for one, or stays on this machine ----------
+
+AIRFLOW_SERVICES = ("airflow-init", *AIRFLOW_COMPONENTS)
+
+
+def test_airflow_runs_the_fab_auth_manager_with_viewer_and_op_users() -> None:
+    services = interpolated_compose()["services"]
+    for name in (*AIRFLOW_SERVICES, "celery-worker-1", "celery-worker-2"):
+        env = services[name]["environment"]
+        assert env["AIRFLOW__CORE__AUTH_MANAGER"] == (
+            "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+        ), name
+        assert not [key for key in env if "SIMPLE_AUTH_MANAGER" in key], name
+    # The provider is in the image's lock, pinned.
+    assert "apache-airflow-providers-fab" in lock_pins(RUNTIME_LOCK)
+    # airflow-init creates the users from .env, each with its role.
+    init = service("airflow-init")["environment"]
+    for name in (
+        "NIGHTSCORE_AIRFLOW_PASSWORD",
+        "AIRFLOW_ENGINEER_PASSWORD",
+        "AIRFLOW_VIEWER_PASSWORD",
+    ):
+        assert init[name] == f"${{{name}:?set it in .env, see .env.example}}"
+    users = text("docker/airflow/init-users.sh")
+    for line in (
+        'ensure_user admin Admin "${NIGHTSCORE_AIRFLOW_PASSWORD:?is not set}"',
+        'ensure_user engineer Op "${AIRFLOW_ENGINEER_PASSWORD:-}"',
+        'ensure_user viewer Viewer "${AIRFLOW_VIEWER_PASSWORD:-}"',
+    ):
+        assert line in users
+    assert 'bash "$(dirname "$0")/init-users.sh"' in text("docker/airflow/init.sh")
+    copied = [sources for sources, _ in dockerfile_copies()]
+    assert any("docker/airflow/init-users.sh" in sources for sources in copied)
+
+
+def test_mlflow_asks_for_a_login_and_the_tasks_have_it() -> None:
+    mlflow = service("mlflow")
+    assert "--app-name=basic-auth" in mlflow["command"]
+    env = mlflow["environment"]
+    assert env["MLFLOW_AUTH_ADMIN_USERNAME"].startswith("${MLFLOW_TRACKING_USERNAME:?")
+    assert env["MLFLOW_AUTH_ADMIN_PASSWORD"].startswith("${MLFLOW_TRACKING_PASSWORD:?")
+    assert env["MLFLOW_FLASK_SERVER_SECRET_KEY"].startswith("${MLFLOW_FLASK_SERVER_SECRET_KEY:?")
+    # The auth config: users in SQLite on a volume of their own, never below the artifacts
+    # the server serves; no password in the file.
+    config = env["MLFLOW_AUTH_CONFIG_PATH"]
+    assert f"./docker/mlflow/basic_auth.ini:{config}:ro" in mlflow["volumes"]
+    ini = text("docker/mlflow/basic_auth.ini")
+    assert "database_uri = sqlite:////opt/airflow/mlflow-auth/basic_auth.db" in ini
+    assert "mlflow-auth:/opt/airflow/mlflow-auth" in mlflow["volumes"]
+    assert "admin_password" not in ini.replace("# ", "")
+    # The health check needs no login (MLflow leaves /health open).
+    assert mlflow["healthcheck"]["test"][-1] == "http://localhost:5000/health"
+    services = interpolated_compose()["services"]
+    for name in (*AIRFLOW_SERVICES, "celery-worker-1"):
+        env = services[name]["environment"]
+        assert env["MLFLOW_TRACKING_USERNAME"] == "test-mlflow-tracking-username", name
+        assert env["MLFLOW_TRACKING_PASSWORD"] == "test-mlflow-tracking-password", name
+
+
+def test_uis_without_a_login_are_published_on_loopback_only() -> None:
+    for name, spec in compose()["services"].items():
+        for port in spec.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), (
+                f"{name} publishes {port} beyond this machine"
+            )
+    # The Mailpit inbox asks for a login; Evidently's UI has none, hence loopback above.
+    assert service("mailpit")["environment"]["MP_UI_AUTH"] == (
+        "inbox:${MAILPIT_UI_PASSWORD:?set it in .env, see .env.example}"
+    )

@@ -4,6 +4,7 @@ then corrupted the ways upstream files really go wrong."""
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import subprocess
 import sys
@@ -364,23 +365,49 @@ def test_a_row_count_within_band_raises_no_warning(tmp_path, reference):
 # --- Data Docs and imports ---------------------------------------------------------------
 
 
-def test_data_docs_are_built_for_the_batch(tmp_path, reference):
+def test_the_validation_page_is_written_for_the_batch(tmp_path, reference):
     docs_root = tmp_path / "docs"
     report = validate_batch(
         "schedule", CLEAN_DAY, land(tmp_path, "schedule"), reference, data_docs_root=str(docs_root)
     )
 
     site = docs_root / "schedule" / "service_date=2013-04-02" / report.checksum[:12]
-    assert (site / "index.html").is_file()
     summary = site / "summary.html"
     assert report.data_docs_location == str(summary)  # in the store; ingest makes its link
-    pages = list(site.glob("validations/**/*.html"))
-    assert len(pages) == 2  # one validation page per part
-    assert "wind_speed within 0-200 mph" in "".join(p.read_text() for p in pages)
-    # The summary works offline: the verdict, each expectation, links to GX's pages.
+    # The verdict and each expectation, offline; Great Expectations' own site (which puts
+    # values into its HTML unescaped) is not built.
     text = summary.read_text()
     assert "This batch passed" in text and "wind_speed within 0-200 mph" in text
-    assert all(p.relative_to(site).as_posix() in text for p in pages)
+    assert [p.name for p in site.rglob("*") if p.is_file()] == ["summary.html"]
+
+
+HOSTILE = ("<script>window.pwned=1</script>", "<img src=x onerror=window.pwned=2>")
+
+
+def test_hostile_values_are_rejected_and_escaped_on_the_validation_page(tmp_path, reference):
+    def hostile_carriers(f: pd.DataFrame) -> pd.DataFrame:
+        for row, value in enumerate(HOSTILE):
+            f.iloc[row, f.columns.get_loc("carrier")] = value
+        return f
+
+    parts = {name: frame.copy() for name, frame in replay_parts("schedule", CLEAN_DAY).items()}
+    parts["flights"] = hostile_carriers(parts["flights"])
+    report = validate_batch(
+        "schedule",
+        CLEAN_DAY,
+        land(tmp_path, "schedule", CLEAN_DAY, parts),
+        reference,
+        data_docs_root=str(tmp_path / "docs"),
+    )
+
+    assert not report.success
+    assert sorted(failure(report, "flights", "carrier").examples) == sorted(HOSTILE)
+    page = Path(report.data_docs_location).read_text()
+    for value in HOSTILE:
+        assert value not in page  # never as markup...
+        assert html.escape(value) in page  # ...always as text
+    assert "<script" not in page.lower() and "<img" not in page.lower()
+    assert "Content-Security-Policy" in page and "default-src 'none'" in page
 
 
 def test_importing_validation_does_not_import_great_expectations_or_pandas():

@@ -452,8 +452,10 @@ def summary(
     *,
     ui_url: str | None = None,
     password: str | None = None,
+    viewer_password: str | None = None,
     logs: str | None = None,
     mlflow_url: str | None = None,
+    mlflow_login: str | None = None,
     mail: str | None = None,
     reports: str | None = None,
     evidently: str | None = None,
@@ -545,9 +547,11 @@ def summary(
         lines.append(f"Evidently UI: evidently ui --workspace {evidently}  (drift trend)")
     if ui_url:
         login = f"admin / {password}" if password else "admin"
-        lines.append(f"Airflow UI: {ui_url}  (login: {login})")
+        viewer = f"; read-only: viewer / {viewer_password}" if viewer_password else ""
+        lines.append(f"Airflow UI: {ui_url}  (login: {login}{viewer})")
     if mlflow_url:
-        lines.append(f"MLflow UI:  {mlflow_url}  (runs and the model registry)")
+        login = f"; the browser asks for a login: {mlflow_login}" if mlflow_login else ""
+        lines.append(f"MLflow UI:  {mlflow_url}  (runs and the model registry{login})")
     if logs:
         lines.append(f"Logs: {logs}  (task logs under tasks/)")
     lines.append("Stop everything: make stop")
@@ -621,8 +625,10 @@ def _safe_summary(stack: local.Stack, first: date, last: date) -> str:
             last,
             ui_url=stack.api_url,
             password=stack.password,
+            viewer_password=local.viewer_password(stack.paths),
             logs=str(stack.paths.logs),
             mlflow_url=stack.mlflow_url,
+            mlflow_login=_mlflow_login(stack),
             mail=str(stack.paths.mail),
             reports=stack.env.get("NIGHTSCORE_REPORTS_DIR") or str(stack.paths.root / "reports"),
             evidently=stack.env.get("NIGHTSCORE_EVIDENTLY_WORKSPACE")
@@ -632,9 +638,15 @@ def _safe_summary(stack: local.Stack, first: date, last: date) -> str:
         return (
             f"Cannot read the warehouse ({local.redacted(stack.warehouse_url)}): {exc}\n"
             f"Airflow UI: {stack.api_url}  (login: admin / {stack.password})\n"
-            f"MLflow UI:  {stack.mlflow_url}  (runs and the model registry)\n"
+            f"MLflow UI:  {stack.mlflow_url}  (login: {_mlflow_login(stack)})\n"
             f"Logs: {stack.paths.logs}\nStop everything: make stop"
         )
+
+
+def _mlflow_login(stack: local.Stack) -> str:
+    """The MLflow server's generated login, as the demo prints it."""
+    auth = local.mlflow_auth(stack.paths)
+    return f"{auth.username} / {auth.password}"
 
 
 def _minutes(seconds: float) -> str:

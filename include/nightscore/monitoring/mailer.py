@@ -24,6 +24,8 @@ from email.utils import format_datetime, formatdate
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from nightscore.errors import DataError
+
 CONN_ID = "smtp_default"
 CONN_ENV = "AIRFLOW_CONN_SMTP_DEFAULT"
 DEFAULT_FROM = "nightscore@localhost"
@@ -40,7 +42,7 @@ LINK_KEYS = {
 _SEVERITY_COLOURS = {"critical": "#b00020", "warning": "#b26a00", "info": "#1f5fa8"}
 
 
-class SmtpConfigError(ValueError):
+class SmtpConfigError(DataError, ValueError):
     """The SMTP connection is missing or malformed; the message says what to fix."""
 
 
@@ -285,6 +287,8 @@ def build_alert_email(
     service_date = alert.get("service_date")
     all_links = {label: str(details[key]) for key, label in LINK_KEYS.items() if details.get(key)}
     all_links.update({label: url for label, url in (links or {}).items() if url})
+    # Only web addresses become links: a javascript: or data: URL would run in a mail client.
+    all_links = {k: v for k, v in all_links.items() if v.startswith(("http://", "https://"))}
     body = str(alert.get("body") or "")
     facts = [
         (key, _show(value))

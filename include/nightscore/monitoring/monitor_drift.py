@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, text
 
 from nightscore import links, sql, store
+from nightscore.errors import DataError
 from nightscore.features import FEATURES, KEY_COLUMNS
 from nightscore.monitoring.report_store import record_report
 
@@ -36,7 +37,7 @@ CALENDAR_COLUMNS = ("month", "day_of_week", "days_to_holiday")
 EVIDENTLY_PROJECT = "nightscore"
 
 
-class NothingScored(LookupError):
+class NothingScored(DataError, LookupError):
     """No predictions for the service date: nothing to monitor."""
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from nightscore import sql
 from nightscore.config import Settings
+from nightscore.errors import DataError
 from nightscore.metrics import Metrics, classification_metrics
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 TRAILING_DAYS = 7
 
 
-class NothingToMeasure(LookupError):
+class NothingToMeasure(DataError, LookupError):
     """No predictions joined with outcomes for the date."""
 
 

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from nightscore.errors import DataError
+
 RULE = "weekly_report"
 WEEK_DAYS = 7
 TOP_ROUTES = 10
@@ -19,7 +21,7 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 GOOD, BAD, MUTED = "#1b7f3b", "#b00020", "#666"
 
 
-class NoScoredFlights(LookupError):
+class NoScoredFlights(DataError, LookupError):
     """Nothing was scored in the week: there is no report to send."""
 
 

@@ -13,6 +13,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nightscore.errors import DataError
+
 if TYPE_CHECKING:
     from nightscore.config import Settings
 
@@ -23,7 +25,7 @@ METRICS = ("drift_share", "score_mean_shift", "roc_auc", "pr_auc", "precision", 
 _FIELDS = {"description", "metric", "above", "below", "severity", "cooldown_days", "retrain"}
 
 
-class RulesError(ValueError):
+class RulesError(DataError, ValueError):
     """The alert rules file is malformed."""
 
 

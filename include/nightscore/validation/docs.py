@@ -1,13 +1,14 @@
-"""Great Expectations Data Docs for one validated batch.
+"""The validation page of one batch: nightscore's own, escaped, self-contained page.
 
-Each batch gets its own small static site, built by GX's own SiteBuilder from the
-ephemeral context that validated it (so the site holds exactly that batch's suites and
-results), in a temporary folder, then published to the store (`store.put_folder`):
+Each batch gets one page in the store, written last so a reader never finds half of it:
 
     {data_docs_root}/{kind}/service_date={date}/{checksum[:12]}/summary.html
-    {data_docs_root}/{kind}/service_date={date}/{checksum[:12]}/index.html, validations/...
 
-Re-validating the same bytes replaces the same folder.
+Re-validating the same bytes replaces it. Great Expectations' own Data Docs site is not
+built: its validation pages put the batch's values into the HTML unescaped (a carrier
+code `<img src=x onerror=...>` in a landing file ran as script there, GX 1.x), and its
+index needs JavaScript from a CDN. Every value here goes through `html.escape`, and the
+page forbids scripts itself (its Content-Security-Policy), wherever it is opened from.
 """
 
 from __future__ import annotations
@@ -20,49 +21,30 @@ from typing import Any
 
 from nightscore import store
 
-SITE_NAME = "nightscore"
 SUMMARY = "summary.html"
-
-# GX copies ~4 MB of images and fonts into every site; its pages inline their styles and
-# use only the favicon, so the rest would cost 4 MB per batch for nothing.
-_KEEP_STATIC = ("images/favicon.ico", "styles")
+# No script, no remote resource, no form: the page is text and tables.
+PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
 
 def batch_docs_location(root: str, kind: str, service_date: date, checksum: str) -> str:
-    """The folder of one batch's Data Docs site below the Data Docs root."""
+    """The folder of one batch's validation page below the Data Docs root."""
     return "/".join(
         [root.rstrip("/"), kind, f"service_date={service_date.isoformat()}", checksum[:12]]
     )
 
 
-def publish_docs(context: Any | None, location: str, report: Any) -> str:
-    """Write a batch's docs into the store folder `location`; returns the store location
-    of the page to link to, its summary.
-
-    Two things are written. GX's own site, built from the results of the parts that
-    parsed. Its index lists them with JavaScript fetched from a CDN, so it is blank
-    offline. And `summary.html`, a self-contained page: the verdict, every expectation
-    with its outcome and examples, parse problems that never reached GX, and links to
-    GX's page for each part. The summary is published last.
-    """
+def publish_docs(location: str, report: Any) -> str:
+    """Write a batch's validation page into the store folder `location`; returns its store
+    location. It shows the verdict, every expectation with its outcome and examples, and
+    the parse problems that never reached Great Expectations."""
     with tempfile.TemporaryDirectory(prefix="nightscore-docs-") as tmp:
         folder = Path(tmp)
-        if context is not None:
-            _build_site(context, folder)
-        links = _validation_pages(folder)
-        (folder / SUMMARY).write_text(_summary_page(report, links), encoding="utf-8")
+        (folder / SUMMARY).write_text(summary_page(report), encoding="utf-8")
         return store.put_folder(folder, location, linked=SUMMARY)
 
 
-def _validation_pages(site: Path) -> dict[str, str]:
-    """GX's validation result page of each part, relative to the site's folder."""
-    return {
-        page.relative_to(site / "validations").parts[0]: page.relative_to(site).as_posix()
-        for page in sorted(site.glob("validations/**/*.html"))
-    }
-
-
-def _summary_page(report: Any, links: dict[str, str]) -> str:
+def summary_page(report: Any) -> str:
+    """The page, every value escaped."""
     verdict = "passed" if report.success else "was rejected"
     title = f"{report.kind} batch for {report.service_date.isoformat()}"
 
@@ -78,54 +60,16 @@ def _summary_page(report: Any, links: dict[str, str]) -> str:
         for o in sorted(report.outcomes, key=lambda o: (o.success, not o.critical))
     )
     parts = ", ".join(f"{name} {n} rows" for name, n in report.rows.items())
-    site = "".join(
-        f'<li><a href="{html.escape(href)}">{html.escape(part)}</a></li>'
-        for part, href in links.items()
-    )
-    site = (
-        f"<p>Great Expectations' result page of each part:</p><ul>{site}</ul>"
-        if site
-        else "<p>No part could be parsed, so Great Expectations did not run.</p>"
-    )
     return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<meta http-equiv='Content-Security-Policy' content=\"{PAGE_POLICY}\">"
+        f"<title>{html.escape(title)}</title>"
         "<style>body{font-family:sans-serif;margin:2em}td,th{border:1px solid #ccc;"
         "padding:4px 8px;text-align:left;vertical-align:top}table{border-collapse:collapse}"
         ".bad{color:#b00}.warn{color:#a60}</style></head>"
         f"<body><h1>{html.escape(title)}</h1><p>This batch {verdict} ({html.escape(parts)}; "
-        f"checksum <code>{report.checksum[:12]}</code>).</p>"
+        f"checksum <code>{html.escape(report.checksum[:12])}</code>).</p>"
         f"<pre>{html.escape(report.summary())}</pre><table><tr><th>part</th>"
         f"<th>expectation</th><th>result</th><th>bad rows</th><th>examples</th></tr>{rows}"
-        f"</table>{site}</body></html>\n"
+        "</table></body></html>\n"
     )
-
-
-def _build_site(context: Any, folder: Path) -> None:
-    context.add_data_docs_site(
-        SITE_NAME,
-        {
-            "class_name": "SiteBuilder",
-            "show_how_to_buttons": False,
-            "store_backend": {
-                "class_name": "TupleFilesystemStoreBackend",
-                "base_directory": str(folder),
-            },
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-        },
-    )
-    context.build_data_docs(site_names=[SITE_NAME])
-    _prune_static(folder / "static")
-
-
-def _prune_static(static: Path) -> None:
-    if not static.is_dir():
-        return
-    keep = {static / k for k in _KEEP_STATIC}
-    for path in sorted(static.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-        if any(path == k or k in path.parents or path in k.parents for k in keep):
-            continue
-        if path.is_dir():
-            if not any(path.iterdir()):
-                path.rmdir()
-        else:
-            path.unlink()

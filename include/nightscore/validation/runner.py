@@ -56,8 +56,8 @@ def validate_batch(
     """Validate the files of a `kind` batch for `service_date`; never raises on bad data.
 
     `paths` maps part name to a location in the store. When `data_docs_root` is given,
-    GX Data Docs for the results are written below it, and the report holds the store
-    location of their summary page (`data_docs_location`; the caller makes its link).
+    the batch's validation page is written below it (`validation.docs`), and the report
+    holds its store location (`data_docs_location`; the caller makes its link).
     """
     parsed = parse_batch(kind, paths, limits)
     report = ValidationReport(
@@ -69,14 +69,13 @@ def validate_batch(
         frames=parsed.frames,
     )
     ready = {name: p.frame for name, p in parsed.parts.items() if p.frame is not None}
-    context = None
     if ready:
         # Parts that parsed are still validated when another part did not, so that one
         # report shows everything that is wrong with the batch.
         from nightscore.validation._gx import ephemeral_context
 
         context = ephemeral_context()
-        run_name = f"{kind}-{service_date.isoformat()}"  # shown in Data Docs and their paths
+        run_name = f"{kind}-{service_date.isoformat()}"  # names the results in the context
         for part, frame in ready.items():
             report.outcomes.extend(
                 _run_suite(context, part, frame, service_date, reference, row_count_band, run_name)
@@ -84,9 +83,9 @@ def validate_batch(
     if data_docs_root:
         location = batch_docs_location(data_docs_root, kind, service_date, report.checksum)
         try:
-            report.data_docs_location = publish_docs(context, location, report)
+            report.data_docs_location = publish_docs(location, report)
         except Exception:  # the verdict stands without its docs; never lose it to them
-            logger.warning("could not build Data Docs at %s", location, exc_info=True)
+            logger.warning("could not write the validation page at %s", location, exc_info=True)
     return report
 
 
@@ -205,8 +204,8 @@ def _run_suite(
     suite = context.suites.add(
         build_suite(part, service_date, reference, row_count_band=row_count_band)
     )
-    # A ValidationDefinition (rather than batch.validate) stores the results in the
-    # context, which is what Data Docs are built from.
+    # A ValidationDefinition (rather than batch.validate) keeps the results in the
+    # context, with the run name that identifies them.
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name=part, data=batch_definition, suite=suite)
     )

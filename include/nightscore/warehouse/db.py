@@ -10,15 +10,27 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.engine import URL
 
 from nightscore import sql
-from nightscore.config import Settings, load_settings, sqlalchemy_url
+from nightscore.config import Settings, SettingsError, load_settings, sqlalchemy_url
+from nightscore.errors import InfrastructureError
+from nightscore.warehouse.roles import (
+    ANALYST_ROLE,
+    AnalystLimits,
+    ensure_login_role,
+    harden_warehouse,
+    limit_analyst,
+    quote,
+)
 
-ANALYST_ROLE = "nightscore_analyst"
+__all__ = ["ANALYST_ROLE", "WarehouseError", "engine_for", "ensure_database", "upgrade"]
 log = logging.getLogger(__name__)
 _HERE = Path(__file__).resolve().parent
 
 
-class WarehouseError(RuntimeError):
+class WarehouseError(InfrastructureError):
     """The warehouse cannot be reached or set up; the message says what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("warehouse", message)
 
 
 @lru_cache(maxsize=8)
@@ -40,21 +52,9 @@ def admin_url(settings: Settings) -> URL:
     return url.set(username="postgres", password=None, database="postgres")
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _ensure_role(conn, role: str, password: str | None) -> None:
-    exists = conn.execute(text(sql.load("warehouse/role_exists")), {"role": role}).scalar()
-    if not exists:
-        conn.exec_driver_sql(f"CREATE ROLE {_quote(role)} LOGIN")
-    if password:
-        # Role passwords come from the environment only (see .env.example).
-        conn.exec_driver_sql(f"ALTER ROLE {_quote(role)} PASSWORD %(p)s", {"p": password})
-
-
 def ensure_database(settings: Settings) -> None:
-    """Create the ETL and analyst roles and the warehouse database if they are missing.
+    """Create the ETL and analyst roles and the warehouse database if they are missing,
+    and set what each may do (`nightscore.warehouse.roles`).
 
     The ETL role (the warehouse URL's user) owns the database and so every schema in it;
     the analyst role may connect and, after the migrations, read `analytics` only.
@@ -62,28 +62,29 @@ def ensure_database(settings: Settings) -> None:
     url = make_url(settings.warehouse_sqlalchemy_url)
     etl, database = url.username, url.database
     if not etl or not database:
-        raise WarehouseError(f"NIGHTSCORE_WAREHOUSE_URL needs a user and a database: {url!r}")
+        raise SettingsError(f"NIGHTSCORE_WAREHOUSE_URL needs a user and a database: {url!r}")
     admin = admin_url(settings)
+    limits = AnalystLimits(
+        statement_timeout_s=settings.analyst_statement_timeout_s,
+        idle_in_transaction_timeout_s=settings.analyst_idle_in_transaction_timeout_s,
+        connection_limit=settings.analyst_connection_limit,
+    )
     try:
         engine = create_engine(admin, isolation_level="AUTOCOMMIT")
         with engine.connect() as conn:
-            _ensure_role(conn, etl, url.password)
+            ensure_login_role(conn, etl, url.password)
             analyst = settings.analyst_password
-            _ensure_role(conn, ANALYST_ROLE, analyst.get_secret_value() if analyst else None)
+            ensure_login_role(conn, ANALYST_ROLE, analyst.get_secret_value() if analyst else None)
+            limit_analyst(conn, ANALYST_ROLE, limits)
             found = conn.execute(
                 text(sql.load("warehouse/database_exists")), {"database": database}
             ).scalar()
             if not found:
-                conn.exec_driver_sql(f"CREATE DATABASE {_quote(database)} OWNER {_quote(etl)}")
+                conn.exec_driver_sql(f"CREATE DATABASE {quote(database)} OWNER {quote(etl)}")
         engine.dispose()
         engine = create_engine(admin.set(database=database), isolation_level="AUTOCOMMIT")
         with engine.connect() as conn:
-            # Nobody but the owner may create temporary tables or objects in public.
-            conn.exec_driver_sql(f"REVOKE TEMPORARY ON DATABASE {_quote(database)} FROM PUBLIC")
-            conn.exec_driver_sql("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
-            conn.exec_driver_sql(
-                f"GRANT CONNECT ON DATABASE {_quote(database)} TO {_quote(ANALYST_ROLE)}"
-            )
+            harden_warehouse(conn, database, etl=etl, analyst=ANALYST_ROLE)
         engine.dispose()
     except Exception as exc:  # admin access is optional when the database already exists
         log.warning("could not create or harden the warehouse as admin (%s); carrying on", exc)

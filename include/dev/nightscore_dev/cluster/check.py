@@ -36,6 +36,7 @@ from typing import Any
 from nightscore import config
 from nightscore_dev import demo
 from nightscore_dev.cluster.cluster import Cluster, up
+from nightscore_dev.stack.mlflow import mlflow_auth
 
 START, END = date(2013, 2, 11), date(2013, 2, 12)
 REJECTED = date(2013, 2, 12)
@@ -223,10 +224,12 @@ def collect_links(cluster: Cluster) -> list[str]:
 def fetch_links(cluster: Cluster, links: list[str]) -> list[dict[str, Any]]:
     """Fetch the links from the client host, logged in as the Airflow admin."""
     assert cluster.client is not None
+    auth = mlflow_auth(cluster.paths)
     job = {
         "airflow": cluster.api_url,
         "user": cluster.user,
         "password": cluster.password,
+        "mlflow_login": [auth.username, auth.password],
         "links": [
             {"url": link, "expect": _expected(link, cluster.services.evidently_url)}
             for link in links

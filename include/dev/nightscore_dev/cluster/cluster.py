@@ -35,6 +35,7 @@ from nightscore_dev.stack.airflow import (
     airflow_db_migrate,
     airflow_env,
     load_secrets,
+    process_env,
     write_passwords_file,
 )
 from nightscore_dev.stack.paths import COMPONENTS, MANAGED, StatePaths
@@ -118,7 +119,7 @@ class Cluster:
         stop_processes({"scheduler": running_components(self.paths, ("scheduler",))["scheduler"]})
         self.paths.pid_file("scheduler").unlink(missing_ok=True)
         self.control_env["AIRFLOW__CORE__EXECUTOR"] = executor
-        env = {**os.environ, **self.control_env}
+        env = process_env(self.control_env)
         start_detached(self.paths, "scheduler", airflow_command("scheduler"), env)
 
     def down(self) -> None:
@@ -139,8 +140,8 @@ def _control_env(paths: StatePaths, services: Services, api_port: int) -> dict[s
     api = f"http://{address}:{api_port}"
     ports = Ports(api_port, free_port(), free_port(), services.mlflow_port, services.smtp_port)
     env = airflow_env(
-        paths, admin_url=services.admin_url, warehouse_url=services.role_url("nightscore_etl"),
-        ports=ports,
+        paths, airflow_db_url=services.role_url("airflow"),
+        warehouse_url=services.role_url("nightscore_etl"), ports=ports,
     )  # fmt: skip
     env.update(
         {
@@ -238,7 +239,7 @@ def up(root: Path, *, workers: tuple[str, ...] = WORKERS, log=print) -> Cluster:
         )  # fmt: skip
         upgrade_warehouse(paths, cluster.warehouse_url, services.admin_url)
         airflow_db_migrate(paths, control)
-        env = {**os.environ, **control}
+        env = process_env(control)
         for name in COMPONENTS:
             start_detached(paths, name, airflow_command(name), env)
         for name in workers:

@@ -3,7 +3,9 @@ should show. Run on a host of the cluster that wrote none of them:
 
     python -m nightscore_dev.cluster.fetch < links.json > results.json
 
-Input: {"airflow": URL, "user": ..., "password": ..., "links": [{"url", "expect"}]}.
+Input: {"airflow": URL, "user": ..., "password": ..., "mlflow_login": [user, password],
+"links": [{"url", "expect"}]}. MLflow's pages ask for their own login (basic auth), as a
+browser's prompt would.
 Output: [{"url", "status", "ok", "bytes"}], ok when 200 and `expect` is in the body.
 """
 
@@ -31,7 +33,9 @@ def main() -> int:
         results = []
         for link in job["links"]:
             try:
-                response = client.get(link["url"])
+                mlflow = link["expect"] == "mlflow" and job.get("mlflow_login")
+                auth = httpx.BasicAuth(*job["mlflow_login"]) if mlflow else None
+                response = client.get(link["url"], auth=auth)
                 body = response.text
                 status = response.status_code
             except httpx.HTTPError as exc:

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from nightscore_dev.stack.mlflow import mlflow_server_command, mlflow_server_env
+from nightscore_dev.stack.mlflow import mlflow_auth, mlflow_server_command, mlflow_server_env
 from nightscore_dev.stack.paths import StatePaths
 from nightscore_dev.stack.ports import free_port, tcp_answers
 from nightscore_dev.stack.postgres import _give_to, _init_embedded, _pg_bin, _pg_run, _pg_user
 from nightscore_dev.stack.processes import component_pid, start_detached, wait_until
+from nightscore_dev.stack.roles import SUPERUSER, protect_server
 from nightscore_dev.stack.stack import start_mail_sink
 
 # Each component reaches Postgres over the network as a role of its own.
@@ -36,6 +37,7 @@ class Secrets:
     roles: dict[str, str] = field(
         default_factory=lambda: {role: secrets.token_urlsafe(16) for role in ROLES}
     )
+    superuser: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     redis: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     s3_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
@@ -59,7 +61,8 @@ class Services:
 
     @property
     def admin_url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.postgres_port}/postgres"
+        password = self.secrets.superuser
+        return f"postgresql://{SUPERUSER}:{password}@127.0.0.1:{self.postgres_port}/postgres"
 
     @property
     def broker_url(self) -> str:
@@ -133,11 +136,12 @@ def _runs(paths: StatePaths, name: str) -> bool:
 
 def _start_postgres(paths: StatePaths, services: Services) -> None:
     user = _pg_user()
-    _init_embedded(paths, user)
-    # Local connections (the set-up, as postgres) trust; the network needs a password.
+    _init_embedded(paths, user, services.secrets.superuser)
+    # Every connection needs a password: the set-up's (the superuser, on the control host's
+    # loopback) as the components' (their roles, over the network).
     hba = paths.pg_data / "pg_hba.conf"
     hba.write_text(
-        "host all postgres 127.0.0.1/32 trust\n"
+        f"host all {SUPERUSER} 127.0.0.1/32 scram-sha-256\n"
         f"host all all {services.address.rsplit('.', 1)[0]}.0/24 scram-sha-256\n"
     )
     _give_to(user, hba)
@@ -163,20 +167,22 @@ def stop_postgres(paths: StatePaths) -> None:
 
 
 def _create_roles(services: Services) -> None:
-    import psycopg2
+    """Each role with its password, owning its database (the stack's way: roles.py)."""
+    from sqlalchemy import create_engine
 
-    connection = psycopg2.connect(services.admin_url)
-    connection.autocommit = True
+    from nightscore import config
+    from nightscore.warehouse.roles import ensure_login_role, ensure_owned_database
+
+    engine = create_engine(config.sqlalchemy_url(services.admin_url), isolation_level="AUTOCOMMIT")
     try:
-        with connection.cursor() as cursor:
+        with engine.connect() as conn:
             for role, database in ROLES.items():
-                cursor.execute(
-                    f'CREATE ROLE "{role}" LOGIN PASSWORD %s', (services.secrets.roles[role],)
-                )
+                ensure_login_role(conn, role, services.secrets.roles[role])
                 if role != "nightscore_etl":  # `nightscore db upgrade` creates the warehouse
-                    cursor.execute(f'CREATE DATABASE "{database}" OWNER "{role}"')
+                    ensure_owned_database(conn, database, owner=role)
     finally:
-        connection.close()
+        engine.dispose()
+    protect_server(services.admin_url)
 
 
 def _start_redis(paths: StatePaths, services: Services) -> None:
@@ -232,4 +238,5 @@ def _start_mlflow(paths: StatePaths, services: Services) -> None:
         port=services.mlflow_port, artifacts_destination=artifacts, host=services.address
     )
     backend = services.role_url("mlflow")
-    start_detached(paths, "mlflow", command, mlflow_server_env(backend))
+    # Behind MLflow's basic-auth app, with the login the tasks get (`airflow_env`).
+    start_detached(paths, "mlflow", command, mlflow_server_env(backend, mlflow_auth(paths)))

@@ -15,15 +15,20 @@ The names most callers need are here: `from nightscore_dev import stack`, then
 
 from nightscore_dev.stack.airflow import (
     ADMIN_USER,
+    VIEWER_USER,
     airflow_command,
     api_base_url,
     read_env_file,
+    viewer_password,
     write_env_file,
 )
 from nightscore_dev.stack.celery import task_hosts
 from nightscore_dev.stack.mlflow import (
     MLFLOW_START_TIMEOUT_S,
+    MlflowAuth,
+    mlflow_auth,
     mlflow_base_url,
+    mlflow_client_env,
     mlflow_health_url,
     start_mlflow_server,
 )
@@ -49,6 +54,8 @@ __all__ = [
     "ADMIN_USER",
     "MLFLOW",
     "MLFLOW_START_TIMEOUT_S",
+    "VIEWER_USER",
+    "MlflowAuth",
     "Stack",
     "StatePaths",
     "airflow_command",
@@ -60,7 +67,9 @@ __all__ = [
     "ensure_database",
     "ensure_postgres",
     "free_port",
+    "mlflow_auth",
     "mlflow_base_url",
+    "mlflow_client_env",
     "mlflow_health_url",
     "read_env_file",
     "redacted",
@@ -72,6 +81,7 @@ __all__ = [
     "stop_processes",
     "task_hosts",
     "up",
+    "viewer_password",
     "wait_until",
     "write_env_file",
 ]

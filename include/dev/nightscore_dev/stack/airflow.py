@@ -13,13 +13,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from nightscore import config
-from nightscore_dev.stack.mlflow import mlflow_base_url
+from nightscore_dev.stack.mlflow import mlflow_auth, mlflow_base_url, mlflow_client_env
 from nightscore_dev.stack.paths import COMPONENTS, StatePaths
 from nightscore_dev.stack.ports import Ports
-from nightscore_dev.stack.postgres import database_url
 from nightscore_dev.stack.processes import component_pid, run_logged, start_detached, wait_until
+from nightscore_dev.stack.roles import without_superuser
 
 ADMIN_USER = "admin"
+# A read-only user (SimpleAuthManager's viewer role), as stakeholders would have.
+VIEWER_USER = "viewer"
 API_START_TIMEOUT_S = 180
 
 
@@ -35,6 +37,7 @@ def load_secrets(paths: StatePaths) -> dict[str, str]:
         "api_secret_key": lambda: secrets.token_urlsafe(32),
         "fernet_key": lambda: base64.urlsafe_b64encode(os.urandom(32)).decode(),
         "admin_password": lambda: secrets.token_urlsafe(12),
+        "viewer_password": lambda: secrets.token_urlsafe(12),
     }
     missing = {key: make() for key, make in wanted.items() if key not in stored}
     if missing:
@@ -52,10 +55,16 @@ def admin_password(paths: StatePaths) -> str:
     )
 
 
+def viewer_password(paths: StatePaths) -> str:
+    """The UI password of `viewer` (read-only), generated once into the state folder."""
+    return load_secrets(paths)["viewer_password"]
+
+
 def write_passwords_file(paths: StatePaths) -> Path:
     """SimpleAuthManager reads {"user": "password"} from this file at every login."""
+    passwords = {ADMIN_USER: admin_password(paths), VIEWER_USER: viewer_password(paths)}
     paths.passwords_file.touch(mode=0o600)
-    paths.passwords_file.write_text(json.dumps({ADMIN_USER: admin_password(paths)}) + "\n")
+    paths.passwords_file.write_text(json.dumps(passwords) + "\n")
     return paths.passwords_file
 
 
@@ -87,23 +96,30 @@ def api_base_url(port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
 
+def process_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The whole environment of an Airflow process: ours (`env`) on top of this process's,
+    without the superuser's URLs."""
+    return {**without_superuser(), **env}
+
+
 def airflow_env(
     paths: StatePaths,
     *,
-    admin_url: str,
+    airflow_db_url: str,
     warehouse_url: str,
     ports: Ports,
-    airflow_db: str = "airflow",
     dags_folder: Path | None = None,
 ) -> dict[str, str]:
     """The environment every Airflow process of the stack runs with.
 
-    It holds only what we set; start processes with `{**os.environ, **airflow_env(...)}`.
+    It holds only what we set; start processes with `process_env(airflow_env(...))`.
+    `airflow_db_url` is Airflow's own role on its metadata database; `warehouse_url` the
+    ETL role's. No superuser URL: the tasks need none.
     """
     store = load_secrets(paths)
     api = api_base_url(ports.api)
     tracking_uri = mlflow_base_url(ports.mlflow)
-    env = {key: value for key, value in os.environ.items() if key.startswith("NIGHTSCORE_")}
+    env = {k: v for k, v in without_superuser().items() if k.startswith("NIGHTSCORE_")}
     # The replay lands a batch seconds before the sensors look: poke often, and give up
     # after minutes rather than the production hours. Explicit settings still win.
     env.setdefault("NIGHTSCORE_SENSOR_POKE_S", "2")
@@ -123,10 +139,14 @@ def airflow_env(
         {
             "NIGHTSCORE_STATE_DIR": str(paths.root),
             "NIGHTSCORE_WAREHOUSE_URL": warehouse_url,
-            "NIGHTSCORE_ADMIN_URL": admin_url,
+            # The project's .env may hold the superuser URL: tasks must not read it. What
+            # they need of it is in this environment already (NIGHTSCORE_* above).
+            "NIGHTSCORE_ENV_FILE": os.devnull,
             # The stack's own MLflow server, whatever the setting said (its port is free).
             "NIGHTSCORE_MLFLOW_TRACKING_URI": tracking_uri,
             "MLFLOW_TRACKING_URI": tracking_uri,
+            # Its login (MLflow's basic-auth app), generated into the state folder.
+            **mlflow_client_env(mlflow_auth(paths)),
             # Download progress bars fill task logs with carriage-return lines.
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": os.environ.get(
                 "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"
@@ -141,7 +161,7 @@ def airflow_env(
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__FERNET_KEY": store["fernet_key"],
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url(admin_url, airflow_db),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": config.sqlalchemy_url(airflow_db_url),
             # A small box: each process keeps a few connections, not the default 15.
             "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE": "3",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_MAX_OVERFLOW": "5",
@@ -168,7 +188,7 @@ def airflow_env(
             "AIRFLOW__CORE__AUTH_MANAGER": (
                 "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
             ),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin,{VIEWER_USER}:viewer",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(paths.passwords_file),
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(paths.logs / "tasks"),
             "AIRFLOW__LOGGING__DAG_PROCESSOR_CHILD_PROCESS_LOG_DIRECTORY": str(
@@ -197,7 +217,7 @@ def airflow_db_migrate(paths: StatePaths, env: Mapping[str, str]) -> None:
     """Create or upgrade Airflow's metadata tables."""
     run_logged(
         airflow_command("db", "migrate"),
-        {**os.environ, **env},
+        process_env(env),
         paths.log("airflow-db-migrate"),
         what="airflow db migrate",
     )
@@ -209,7 +229,7 @@ def start_components(
     """Start the components that do not run yet; print one line each."""
     pids = {}
     for name in names:
-        pid, started = start_detached(paths, name, airflow_command(name), {**os.environ, **env})
+        pid, started = start_detached(paths, name, airflow_command(name), process_env(env))
         state = "started" if started else "already running"
         print(f"  {name:<14} {state} (pid {pid}), log: {paths.log(name)}", flush=True)
         pids[name] = pid

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 
-from nightscore_dev.stack.airflow import airflow_command
+from nightscore_dev.stack.airflow import airflow_command, process_env
 from nightscore_dev.stack.paths import CELERY_WORKERS, COMPONENTS, REDIS, StatePaths
 from nightscore_dev.stack.ports import Ports, ensure_port_free
 from nightscore_dev.stack.processes import (
@@ -144,7 +144,7 @@ def start_workers(paths: StatePaths, env: Mapping[str, str], ports: Ports) -> di
     """Start the workers that do not run yet, each on its log port; print one line each."""
     pids = {}
     for name, log_port in zip(CELERY_WORKERS, ports.celery_logs, strict=True):
-        whole = {**os.environ, **worker_env(env, name, log_port)}
+        whole = process_env(worker_env(env, name, log_port))
         pid, started = start_detached(paths, name, worker_command(name), whole)
         state = "started" if started else "already running"
         print(f"  {name:<14} {state} (pid {pid}), log: {paths.log(name)}", flush=True)

@@ -9,6 +9,7 @@ Everything lives under one state folder (`nightscore.config.STATE_DIR`, git-igno
     .nightscore/pg/        the embedded Postgres, when no server was at hand
     .nightscore/redis/     the Celery broker's working folder (EXECUTOR=celery; nothing saved)
     .nightscore/secrets.json   generated once: JWT secret, Fernet key, admin password
+    .nightscore/postgres.json  generated once: the Postgres roles' passwords (stack/roles.py)
 
 Every function of the stack takes the state folder explicitly, so a test can run a
 second, isolated stack next to the demo.

