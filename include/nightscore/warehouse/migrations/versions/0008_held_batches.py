@@ -2,13 +2,13 @@
 (recorded, alerted, nothing loaded) until someone applies it on purpose; `applied_by`
 says who did, and how.
 
-Revision ID: 0009
+Revision ID: 0008
 Revises: 0007
 """
 
 from alembic import op
 
-revision = "0009"
+revision = "0008"
 down_revision = "0007"
 
 STATUSES = "'received', 'validated', 'rejected', 'loaded'"
