@@ -17,6 +17,10 @@ a cancelled flight has no arrival time) and loads it into `core.outcomes`.
 - `validate_outcomes_batch` failed: the batch was rejected whole (see the log and the
   Data Docs link). If S's schedule batch was rejected, its outcomes are rejected too:
   they refer to flights that are not in `core.flights`. Load the schedule first.
+- `validate_outcomes_batch` failed with *held*: the batch would replace S's loaded rows
+  with far fewer (a truncated export?); nothing was changed. Land the full batch and
+  clear the task, or, if the smaller batch is right, trigger with
+  `{"service_date": "S", "apply_held": true}`.
 - Re-running is safe: loading replaces S's outcomes in one transaction.
 
 **Manual runs** need the `service_date` param.
@@ -29,6 +33,7 @@ from nightscore.dagkit import (
     DEFAULT_ARGS,
     END_DATE,
     START_DATE,
+    apply_held_param,
     ingestion_tasks,
     send_alerts_task,
     service_date_param,
@@ -43,7 +48,7 @@ from nightscore.dagkit import (
     catchup=False,
     max_active_runs=4,
     default_args=DEFAULT_ARGS,
-    params={"service_date": service_date_param()},
+    params={"service_date": service_date_param(), "apply_held": apply_held_param()},
     tags=["nightscore", "ingestion"],
     doc_md=__doc__,
 )

@@ -27,6 +27,10 @@ Expectations and loads it into `core.flights` and `core.weather`. Then it scores
   `nightscore ingest schedule --service-date S --path FIXED_FOLDER`), then clear the run.
 - `plan_scoring` failed: there is no `champion` (run the `retrain` DAG), or the
   champion's signature does not match the features (retrain); an alert is queued.
+- `validate_schedule_batch` failed with *held*: the batch would replace S's loaded rows
+  with far fewer (a truncated export?); nothing was changed. Land the full batch and
+  clear the task, or, if the smaller batch is right, trigger with
+  `{"service_date": "S", "apply_held": true}`.
 - Re-running is safe: loading and publishing each replace S's rows in one
   transaction, and the previous predictions stay until the new ones are complete.
 
@@ -40,6 +44,7 @@ from nightscore.dagkit import (
     DEFAULT_ARGS,
     END_DATE,
     START_DATE,
+    apply_held_param,
     ingestion_tasks,
     scoring_tasks,
     send_alerts_task,
@@ -55,7 +60,7 @@ from nightscore.dagkit import (
     catchup=False,
     max_active_runs=4,
     default_args=DEFAULT_ARGS,
-    params={"service_date": service_date_param()},
+    params={"service_date": service_date_param(), "apply_held": apply_held_param()},
     tags=["nightscore", "scoring", "ingestion"],
     doc_md=__doc__,
 )

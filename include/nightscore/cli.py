@@ -6,9 +6,11 @@ trains then gates, `monitor` runs the monitoring steps in one go); `db upgrade` 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import shlex
+import socket
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -56,7 +58,13 @@ def _ingest(args: argparse.Namespace) -> int:
     from nightscore.ingest import IngestError, ingest
 
     try:
-        result = ingest(args.kind, args.service_date, path=args.path)
+        result = ingest(
+            args.kind,
+            args.service_date,
+            path=args.path,
+            apply_held=args.apply_held,
+            applied_by=f"cli:{getpass.getuser()}@{socket.gethostname()}",
+        )
     except IngestError as exc:
         print(str(exc), file=sys.stderr)
         return 1
@@ -222,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--service-date", type=date_arg, required=True)
     ingest.add_argument(
         "--path", help="the batch's folder (or, for outcomes, its CSV); default: the landing zone"
+    )
+    ingest.add_argument(
+        "--apply-held",
+        action="store_true",
+        help="load the batch even if it would replace the loaded day with far fewer rows "
+        "(a held batch); the ledger records who applied it",
     )
     ingest.set_defaults(func=_ingest)
 

@@ -194,6 +194,28 @@ class Settings(BaseModel):
         "average of loaded batches of the same kind (a warning, not critical).",
     )
     row_count_window_days: int = Field(14, description="The trailing average's window.")
+    # A real night is ~1,000 flights in ~60 KB (flights.csv, 9 columns) and 72 weather
+    # rows; the defaults fit a night a hundredfold and still bound what a file can cost.
+    max_batch_bytes: int = Field(
+        10_000_000,
+        gt=0,
+        description="A batch whose files are larger together is rejected whole, unread.",
+    )
+    max_batch_columns: int = Field(
+        100, gt=0, description="A landing file whose header has more fields is rejected."
+    )
+    max_line_bytes: int = Field(
+        65_536,
+        gt=0,
+        description="A landing file with a longer line is rejected (read at most this much).",
+    )
+    hold_below_share: float = Field(
+        0.9,
+        gt=0,
+        le=1,
+        description="A batch that would replace a loaded day with fewer than this share of "
+        "its rows (a truncated export) is held, not loaded, until applied on purpose.",
+    )
     # --- schedules ---
     schedule_start: date = Field(date(2013, 1, 1), description="Scheduled DAGs start here.")
     schedule_end: date | None = Field(

@@ -19,6 +19,8 @@ BATCH_KINDS: tuple[BatchKind, ...] = ("schedule", "outcomes")
 FLIGHT_KEY = ("service_date", "carrier", "flight", "origin")
 WEATHER_KEY = ("origin", "time_hour")
 ORIGINS = ("EWR", "JFK", "LGA")
+# The origins' time zone: local clock times and weather hours are in it.
+ORIGIN_TZ = "America/New_York"
 
 # Logical column types: "date" (YYYY-MM-DD), "timestamp" (ISO 8601 with offset),
 # "str", "int", "float", "bool" (true/false).

@@ -65,6 +65,16 @@ def service_date_param() -> Param:
     )
 
 
+def apply_held_param() -> Param:
+    return Param(
+        False,
+        type="boolean",
+        description="Load the batch even if it would replace the loaded day with far fewer "
+        "rows (a held batch, e.g. a truncated export). Set it only for a batch you have "
+        "checked; the ledger records the run that applied it.",
+    )
+
+
 def run_url(context: Any) -> str | None:
     """The Airflow UI's page of the running DAG run (its public address), for links in emails."""
     ti = context.get("ti")
@@ -152,7 +162,12 @@ def ingestion_tasks(kind: BatchKind, resolve: Callable[[datetime | None, Any], d
 
         result = run_step(
             lambda: validate(
-                kind, date.fromisoformat(service_date), settings=SETTINGS, run_id=context["run_id"]
+                kind,
+                date.fromisoformat(service_date),
+                settings=SETTINGS,
+                run_id=context["run_id"],
+                apply_held=bool(context["params"].get("apply_held")),
+                applied_by=f"airflow:{context['run_id']}",
             )
         )
         print(result.summary)

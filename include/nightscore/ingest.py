@@ -5,7 +5,9 @@ Two steps, so that Airflow shows them apart and a load can be re-run on its own:
 - `validate` reads a batch, validates it and records the result in `ops.batches`.
   A batch that fails a critical expectation is rejected whole: it is recorded as
   rejected with its results, an alert is queued in the outbox, and `BatchRejected`
-  carries a short human summary. Nothing reaches `core`.
+  carries a short human summary. Nothing reaches `core`. A valid batch that would
+  replace a loaded day with far fewer rows is held instead (`nightscore.held`,
+  `BatchHeld`) until it is applied on purpose.
 - `load` loads a validated batch into `core` in one transaction, replacing that
   service date's rows, after checking that the files still have the checksum that was
   validated. Re-running leaves identical rows.
@@ -28,6 +30,7 @@ from nightscore.calendar import date_range
 from nightscore.config import Settings, load_settings
 from nightscore.contract import BATCH_FILES, BatchKind
 from nightscore.errors import DataError
+from nightscore.held import Hold, find_hold, loaded_rows
 from nightscore.landing import Landing, batch_files, replay_parts
 from nightscore.monitoring.outbox import raise_alert
 from nightscore.store import exists
@@ -52,6 +55,16 @@ class BatchRejected(IngestError):
     def __init__(self, summary: str, batch_id: int | None = None):
         super().__init__(summary)
         self.summary = summary
+        self.batch_id = batch_id
+
+
+class BatchHeld(IngestError):
+    """The batch would replace a loaded day with far fewer rows (`nightscore.held`): it is
+    recorded as held and waits to be applied on purpose. A data problem: no retry."""
+
+    def __init__(self, hold: Hold, batch_id: int | None = None) -> None:
+        super().__init__(hold.message())
+        self.hold = hold
         self.batch_id = batch_id
 
 
@@ -85,7 +98,7 @@ def ready_to_ingest(kind: BatchKind, service_date: date, settings: Settings | No
     """The sensors' test: the batch has landed and what it depends on is settled.
 
     Outcomes refer to scheduled flights, so they wait until the schedule batch of the
-    same date has been loaded or rejected (a backfill may land both at once). After a
+    same date has been loaded, rejected or held (a backfill may land both at once). After a
     rejection they go ahead, and validation rejects them with the unscheduled flights.
     """
     settings = settings or load_settings()
@@ -107,14 +120,19 @@ def _reference(conn: Connection, kind: BatchKind, service_date: date, settings: 
     airports = frozenset(conn.execute(text(sql.load("ingest/airports"))).scalars())
     if not carriers or not airports:
         raise IngestError("core.airlines or core.airports is empty: run `nightscore db upgrade`")
-    scheduled = None
+    places = {
+        faa: (lat, lon, tzone)
+        for faa, lat, lon, tzone in conn.execute(text(sql.load("ingest/airport_places")))
+    }
+    scheduled = schedule = None
     if kind == "outcomes":
-        scheduled = frozenset(
-            tuple(r)
-            for r in conn.execute(
+        schedule = {
+            (c, f, o): tuple(rest)
+            for c, f, o, *rest in conn.execute(
                 text(sql.load("ingest/scheduled_flights")), {"service_date": service_date}
             )
-        )
+        }
+        scheduled = frozenset(schedule)
     trailing = {}
     since = service_date - timedelta(days=settings.row_count_window_days)
     for part in BATCH_FILES[kind]:
@@ -125,12 +143,33 @@ def _reference(conn: Connection, kind: BatchKind, service_date: date, settings: 
         if avg is not None:
             trailing[part.name] = float(avg)
     return ReferenceData(
-        carriers=carriers, airports=airports, scheduled_keys=scheduled, trailing_rows=trailing
+        carriers=carriers,
+        airports=airports,
+        scheduled_keys=scheduled,
+        trailing_rows=trailing,
+        places=places,
+        schedule=schedule,
     )
 
 
-def _record(conn: Connection, report, uri: str, run_id: str | None) -> int:
-    status = "validated" if report.success else "rejected"
+def _record(
+    conn: Connection,
+    report,
+    uri: str,
+    run_id: str | None,
+    hold: Hold | None = None,
+    applied_by: str | None = None,
+) -> int:
+    """Record the batch in `ops.batches`. With a `hold` it is `held`, unless `applied_by`
+    says who applied it on purpose: then it is validated, and the counts stay recorded."""
+    status, error = "validated", None
+    validation = report.to_json()
+    if hold is not None:
+        validation["hold"] = {**hold.to_json(), "applied_by": applied_by}
+        if not applied_by:
+            status, error = "held", hold.message()
+    if not report.success:
+        status, error = "rejected", report.summary()
     return conn.execute(
         text(sql.load("ingest/record_batch")),
         {
@@ -140,11 +179,12 @@ def _record(conn: Connection, report, uri: str, run_id: str | None) -> int:
             "checksum": report.checksum,
             "rows": sum(report.rows.values()),
             "status": status,
-            "validation": json.dumps(report.to_json(), default=str),
+            "validation": json.dumps(validation, default=str),
             "warnings": len(report.warnings),
             "data_docs_url": report.data_docs_url,
-            "error": None if report.success else report.summary(),
+            "error": error,
             "airflow_run_id": run_id,
+            "applied_by": applied_by,
         },
     ).scalar_one()
 
@@ -156,9 +196,15 @@ def validate(
     settings: Settings | None = None,
     path: str | None = None,
     run_id: str | None = None,
+    apply_held: bool = False,
+    applied_by: str | None = None,
 ) -> IngestResult:
-    """Validate a landed batch and record the result. Raises `BatchRejected` on failure."""
+    """Validate a landed batch and record the result. Raises `BatchRejected` on failure,
+    and `BatchHeld` when it would replace a loaded day with far fewer rows (see
+    `nightscore.held`), unless `apply_held`: then `applied_by` (who, and how) is recorded.
+    """
     from nightscore.validation import validate_batch
+    from nightscore.validation.parsing import InputLimits
 
     settings = settings or load_settings()
     uri = batch_uri(settings, kind, service_date, path)
@@ -178,12 +224,36 @@ def validate(
         reference,
         data_docs_root=settings.data_docs_root,
         row_count_band=settings.row_count_band,
+        limits=InputLimits.from_settings(settings),
     )
     if report.data_docs_location:
         report.data_docs_url = links.file_url(settings, report.data_docs_location)
     with engine.begin() as conn:
-        batch_id = _record(conn, report, uri, run_id)
+        hold = None
+        if report.success:
+            loaded = loaded_rows(conn, kind, service_date)
+            hold = find_hold(kind, service_date, loaded, report.rows, settings.hold_below_share)
+        if hold is not None and apply_held:
+            applied_by = applied_by or "unknown"
+            log.warning("applying a held batch on purpose (%s): %s", applied_by, hold.counts())
+        else:
+            applied_by = None
+        batch_id = _record(conn, report, uri, run_id, hold, applied_by)
+        if applied_by:
+            hold = None  # applied: validated, loads next
         details = {"batch_id": batch_id, "uri": uri, "data_docs_url": report.data_docs_url}
+        if hold is not None:
+            raise_alert(
+                conn,
+                rule="batch_held",
+                severity="critical",
+                service_date=service_date,
+                subject=f"[nightscore] {kind} batch for {service_date} held: far fewer rows",
+                body=hold.message(),
+                details={**details, "hold": hold.to_json()},
+                dedup_key=f"batch_held:{kind}:{service_date}:{report.checksum}",
+                cooldown_key=f"batch_held:{kind}",
+            )
         if not report.success:
             raise_alert(
                 conn,
@@ -210,6 +280,8 @@ def validate(
             )
     if not report.success:
         raise BatchRejected(report.summary(), batch_id)
+    if hold is not None:
+        raise BatchHeld(hold, batch_id)
     return IngestResult(
         batch_id=batch_id,
         kind=kind,
@@ -237,6 +309,12 @@ def _latest_validated(conn: Connection, kind: BatchKind, service_date: date) -> 
             "rejected; fix the data and validate it again",
             row["batch_id"],
         )
+    if row["status"] == "held":
+        raise IngestError(
+            f"the latest {kind} batch for {service_date} (batch {row['batch_id']}) is held: "
+            "it would replace the loaded day with far fewer rows. Validate it again with "
+            "`--apply-held` (CLI) or the `apply_held` param (DAG) to load it on purpose"
+        )
     return row
 
 
@@ -249,6 +327,7 @@ def load(
 ) -> IngestResult:
     """Load the latest validated batch of (kind, service_date) into `core`, in one transaction."""
     from nightscore.validation import parse_batch
+    from nightscore.validation.parsing import InputLimits
 
     settings = settings or load_settings()
     engine = engine_for(settings)
@@ -264,7 +343,9 @@ def load(
                 f"batch {batch_id} is no longer the latest {kind} batch for {service_date} "
                 f"(batch {batch['batch_id']} is): re-run validation"
             )
-        parsed = parse_batch(kind, batch_files(kind, batch["uri"]))
+        parsed = parse_batch(
+            kind, batch_files(kind, batch["uri"]), InputLimits.from_settings(settings)
+        )
         if parsed.checksum != batch["checksum"]:
             raise IngestError(
                 f"the files at {batch['uri']} changed after validation "
@@ -316,10 +397,20 @@ def ingest(
     settings: Settings | None = None,
     path: str | None = None,
     run_id: str | None = None,
+    apply_held: bool = False,
+    applied_by: str | None = None,
 ) -> IngestResult:
     """Validate, then load: what the CLI runs."""
     settings = settings or load_settings()
-    validated = validate(kind, service_date, settings=settings, path=path, run_id=run_id)
+    validated = validate(
+        kind,
+        service_date,
+        settings=settings,
+        path=path,
+        run_id=run_id,
+        apply_held=apply_held,
+        applied_by=applied_by,
+    )
     loaded = load(kind, service_date, settings=settings, batch_id=validated.batch_id)
     return replace(loaded, warnings=validated.warnings, data_docs_url=validated.data_docs_url)
 

@@ -170,6 +170,32 @@ def read_bytes(location: str) -> bytes:
         return fs.cat_file(path)
 
 
+def size(location: str) -> int:
+    """The file's size in bytes, without reading it; `FileNotFoundError` when there is none."""
+    local = _local(location)
+    with _failures("check", location):
+        if local is not None:
+            if local.is_dir():
+                raise IsADirectoryError(f"{location} is a folder")
+            return local.stat().st_size
+        fs, path = _remote(location)
+        return int(fs.size(path))
+
+
+@contextlib.contextmanager
+def open_read(location: str) -> Iterator[IO[bytes]]:
+    """The file as a binary stream, read in chunks (remote stores included)."""
+    local = _local(location)
+    with _failures("read", location):
+        if local is not None:
+            with local.open("rb") as stream:
+                yield stream
+            return
+        fs, path = _remote(location)
+        with fs.open(path, "rb") as stream:
+            yield stream
+
+
 def read_text(location: str) -> str:
     """The file's text (UTF-8)."""
     return read_bytes(location).decode("utf-8")

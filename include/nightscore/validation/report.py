@@ -27,6 +27,11 @@ class ReferenceData:
     scheduled_keys: frozenset[tuple] | None = None
     # Per part name: trailing average rows of loaded batches; missing = no history.
     trailing_rows: dict[str, float] | None = None
+    # Per FAA code: (lat, lon, IANA time zone), each None when unknown; for the row rules.
+    places: dict[str, tuple[float | None, float | None, str | None]] | None = None
+    # For outcomes: (carrier, flight, origin) -> (dest, sched_dep_time, sched_arr_time,
+    # distance) of the flights scheduled on that service date.
+    schedule: dict[tuple, tuple] | None = None
 
 
 @dataclass

@@ -12,10 +12,16 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from nightscore import store
 from nightscore.contract import BATCH_FILES, BatchKind
-from nightscore.store import read_bytes
 from nightscore.validation.docs import batch_docs_location, publish_docs
-from nightscore.validation.parsing import ParsedPart, parse_part, unparseable
+from nightscore.validation.parsing import (
+    InputLimits,
+    ParsedPart,
+    default_limits,
+    parse_stream,
+    unparseable,
+)
 from nightscore.validation.report import (
     MAX_EXAMPLES,
     ExpectationOutcome,
@@ -45,6 +51,7 @@ def validate_batch(
     *,
     data_docs_root: str | None = None,
     row_count_band: float = 0.5,
+    limits: InputLimits | None = None,
 ) -> ValidationReport:
     """Validate the files of a `kind` batch for `service_date`; never raises on bad data.
 
@@ -52,7 +59,7 @@ def validate_batch(
     the batch's validation page is written below it (`validation.docs`), and the report
     holds its store location (`data_docs_location`; the caller makes its link).
     """
-    parsed = parse_batch(kind, paths)
+    parsed = parse_batch(kind, paths, limits)
     report = ValidationReport(
         kind=kind,
         service_date=service_date,
@@ -96,36 +103,88 @@ class ParsedBatch:
         return frames if len(frames) == len(self.parts) else None
 
 
-def parse_batch(kind: str, paths: dict[str, str]) -> ParsedBatch:
-    """Read and parse a batch's files strictly; never raises on bad content.
+def parse_batch(kind: str, paths: dict[str, str], limits: InputLimits | None = None) -> ParsedBatch:
+    """Read and parse a batch's files strictly, in bounded memory; never raises on bad
+    content. A batch over `limits.max_batch_bytes` is rejected before any file is read.
 
     The loader calls this too, so what reaches `core` is parsed exactly as validated.
     """
     if kind not in BATCH_FILES:
         raise ValueError(f"unknown batch kind {kind!r}; expected one of {sorted(BATCH_FILES)}")
-    checksum = hashlib.sha256()
+    limits = limits or default_limits()
+    specs = BATCH_FILES[kind]  # contract order, which the checksum depends on
+    sizes: dict[str, int | None] = {}
     parts: dict[str, ParsedPart] = {}
-    for spec in BATCH_FILES[kind]:  # contract order, which the checksum depends on
+    for spec in specs:
         path = paths.get(spec.name)
-        raw, error = _read(path)
+        size, error = _size(path)
+        sizes[spec.name] = size
         if error:
             parts[spec.name] = unparseable(spec, f"{spec.filename} could not be read: {error}")
-        else:
-            checksum.update(raw or b"")
-            parts[spec.name] = parse_part(spec, raw, path)
-    return ParsedBatch(checksum=checksum.hexdigest(), parts=parts)
+        elif size is None:
+            where = f" (expected at {path})" if path else f" (no path given for part '{spec.name}')"
+            parts[spec.name] = unparseable(spec, f"{spec.filename} is missing{where}")
+    total = sum(n for n in sizes.values() if n)
+    if total > limits.max_batch_bytes:
+        return _oversized(kind, specs, paths, sizes, total, limits, parts)
+    # One digest over the files' bytes in contract order, fed as they stream past.
+    checksum = hashlib.sha256()
+    for spec in specs:
+        if spec.name in parts:
+            continue
+        path = paths[spec.name]
+        try:
+            with store.open_read(path) as stream:
+                parts[spec.name] = parse_stream(spec, stream, limits, checksum)
+                # A read that stopped early (a line or header over its limit) still gets
+                # a checksum of its own: what was read, and how much there is.
+                if stream.read(1):
+                    checksum.update(f"|partial of {sizes[spec.name]} bytes".encode())
+        except FileNotFoundError:  # removed between the size check and the read
+            parts[spec.name] = unparseable(spec, f"{spec.filename} is missing (expected at {path})")
+        except (OSError, ValueError) as exc:  # an unreachable store raises StoreError
+            parts[spec.name] = unparseable(
+                spec, f"{spec.filename} could not be read: {type(exc).__name__}: {exc}"
+            )
+    return ParsedBatch(checksum=checksum.hexdigest(), parts={s.name: parts[s.name] for s in specs})
 
 
-def _read(path: str | None) -> tuple[bytes | None, str | None]:
-    """The file's bytes (None when it does not exist), or an error message."""
+def _size(path: str | None) -> tuple[int | None, str | None]:
+    """The file's size (None when it does not exist), or an error message."""
     if not path:
         return None, None
     try:
-        return read_bytes(path), None
+        return store.size(path), None
     except FileNotFoundError:
         return None, None
     except (OSError, ValueError) as exc:  # a folder; an unreachable store raises StoreError
         return None, f"{type(exc).__name__}: {exc}"
+
+
+def _oversized(
+    kind: str,
+    specs: tuple,
+    paths: dict[str, str],
+    sizes: dict[str, int | None],
+    total: int,
+    limits: InputLimits,
+    parts: dict[str, ParsedPart],
+) -> ParsedBatch:
+    """A batch over the size limit: rejected whole, not one byte of it read."""
+    files = ", ".join(f"{s.filename} {sizes[s.name]:,}" for s in specs if sizes[s.name])
+    message = (
+        f"{kind} batch: {total:,} bytes ({files}), over the limit "
+        f"NIGHTSCORE_MAX_BATCH_BYTES={limits.max_batch_bytes:,}; it was not read"
+    )
+    first = next(s for s in specs if sizes[s.name])
+    parts[first.name] = unparseable(first, message, examples=[total])
+    for spec in specs:
+        parts.setdefault(spec.name, ParsedPart(frame=None, rows=0))
+    # The ledger needs a checksum: the batch's files and sizes stand in for their bytes.
+    checksum = hashlib.sha256(
+        "|".join(f"{paths.get(s.name)}:{sizes[s.name]}" for s in specs).encode()
+    )
+    return ParsedBatch(checksum=checksum.hexdigest(), parts={s.name: parts[s.name] for s in specs})
 
 
 def _run_suite(

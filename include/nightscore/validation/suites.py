@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from nightscore.contract import BATCH_FILES, ORIGINS, BatchFile
 from nightscore.validation.report import MAX_EXAMPLES, ReferenceData
+from nightscore.validation.row_rules import OK, RULES, rule_columns
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,6 +48,10 @@ WEATHER_RANGES: dict[str, tuple[float, float, str]] = {
     "pressure": (850, 1100, "millibars"),
     "visib": (0, 100, "miles"),
 }
+
+# Delays in minutes; 2013 spans -43 to 1,301 (dep_delay) and -86 to 1,272 (arr_delay).
+# A day late or more is a cancellation and a new flight, not a delay.
+DELAY_RANGES: dict[str, tuple[int, int]] = {"dep_delay": (-120, 1440), "arr_delay": (-180, 1440)}
 
 # The columns that name a row in examples ("UA 1545 EWR"): the key without service_date,
 # which is the same for every row of a valid batch.
@@ -78,6 +83,8 @@ def gx_frame(part: str, frame: pd.DataFrame, reference: ReferenceData) -> pd.Dat
     results stay plain JSON.
     """
     view = frame.reset_index(drop=True).copy()
+    for column, verdicts in rule_columns(part, view, reference).items():
+        view[column] = verdicts
     view["service_date"] = view["service_date"].map(_iso)
     if "time_hour" in view:
         view["time_hour"] = view["time_hour"].map(_iso_utc)
@@ -106,6 +113,7 @@ def build_suite(
     expectations = [
         *_not_null(spec),
         *builders[part](service_date, reference),
+        *_row_rules(part),
         *_row_count(part, reference, row_count_band),
     ]
     # Passed whole: add_expectation compares each new expectation with all the others.
@@ -203,13 +211,31 @@ def _outcomes(service_date: date, reference: ReferenceData) -> list[Expectation]
     consistency = [
         (null, "dep_time", cancelled, "cancelled flights have no dep_time"),
         (null, "arr_time", cancelled, "cancelled flights have no arr_time"),
+        (null, "dep_delay", cancelled, "cancelled flights have no dep_delay"),
+        (null, "arr_delay", cancelled, "cancelled flights have no arr_delay"),
+        (null, "air_time", cancelled, "cancelled flights have no air_time"),
         (not_null, "dep_time", not_cancelled, "flights not cancelled have a dep_time"),
+        (not_null, "dep_delay", not_cancelled, "flights not cancelled have a dep_delay"),
         (null, "arr_delay", diverted, "diverted flights have no arr_delay"),
+        # 717 of the 1,175 diverted flights of 2013 have an arr_time (where they landed).
+        (null, "air_time", diverted, "diverted flights have no air_time"),
         (
             not_null,
             "arr_delay",
             not_cancelled & not_diverted,
             "flights neither cancelled nor diverted have an arr_delay",
+        ),
+        (
+            not_null,
+            "arr_time",
+            not_cancelled & not_diverted,
+            "flights neither cancelled nor diverted have an arr_time",
+        ),
+        (
+            not_null,
+            "air_time",
+            not_cancelled & not_diverted,
+            "flights neither cancelled nor diverted have an air_time",
         ),
     ]
     for kind, column, condition, description in consistency:
@@ -226,7 +252,28 @@ def _outcomes(service_date: date, reference: ReferenceData) -> list[Expectation]
         )
     )
     expectations += [_clock_time(c, HHMM_OR_2400, "0000-2400") for c in CLOCK_COLUMNS["outcomes"]]
+    for column, (low, high) in DELAY_RANGES.items():
+        expectations.append(
+            _expect(
+                gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high),
+                f"{column} within {low} to {high} minutes",
+            )
+        )
     return expectations
+
+
+def _row_rules(part: str) -> list[Expectation]:
+    """One critical expectation per row rule: its derived column is "ok" wherever it applies."""
+    import great_expectations.expectations as gxe
+
+    return [
+        _expect(
+            gxe.ExpectColumnValuesToBeInSet(column=rule.column, value_set=[OK]),
+            rule.description,
+            column=rule.reads,
+        )
+        for rule in RULES.get(part, ())
+    ]
 
 
 # --- building blocks ---------------------------------------------------------------------

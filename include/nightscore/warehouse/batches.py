@@ -22,6 +22,7 @@ def latest_batch(conn: Connection, kind: str, service_date: date) -> dict[str, A
 
 
 def settled(conn: Connection, kind: str, service_date: date) -> bool:
-    """True once the latest batch of (kind, S) is loaded or rejected: no more to wait for."""
+    """True once the latest batch of (kind, S) is loaded, rejected or held: no more to wait
+    for (a held batch leaves the loaded day as it was)."""
     batch = latest_batch(conn, kind, service_date)
-    return batch is not None and batch["status"] in ("loaded", "rejected")
+    return batch is not None and batch["status"] in ("loaded", "rejected", "held")
