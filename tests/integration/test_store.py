@@ -91,7 +91,7 @@ def test_a_store_that_is_down_raises_store_error_naming_the_url(s3_store, monkey
         store.write_text(url, "never written")
 
     message = str(failure.value)
-    assert message.startswith(f"cannot write {url}: ")
+    assert message.startswith(f"Object store unavailable: cannot write {url}: ")
     assert s3_store.secret not in message
 
 
