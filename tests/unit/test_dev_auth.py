@@ -17,7 +17,6 @@ from nightscore_dev.stack.paths import state_paths
 from nightscore_dev.stack.ports import Ports
 
 
-
 def test_the_mlflow_login_is_generated_once_and_kept_private(tmp_path):
     paths = state_paths(tmp_path)
     first, again = mlflow_auth(paths), mlflow_auth(paths)
