@@ -193,7 +193,9 @@ def open_read(location: str) -> Iterator[IO[bytes]]:
             return
         fs, path = _remote(location)
         with fs.open(path, "rb") as stream:
-            yield stream
+            # fsspec's remote files have no `readline(size)`: a standard buffered reader
+            # over them gives the bounded line reads the batch parser relies on.
+            yield io.BufferedReader(stream, buffer_size=1 << 20)
 
 
 def read_text(location: str) -> str:
