@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 from airflow.sdk import Asset, Param, PokeReturnValue, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from nightscore import links
 from nightscore.config import load_settings
@@ -104,6 +104,8 @@ def run_step(fn: Callable[[], T]) -> T:
 
     try:
         return fn()
+    except AirflowException:  # the step already told Airflow what to do (skip, fail)
+        raise
     except Exception as exc:
         found = classify(exc)
         if isinstance(found, DataError):

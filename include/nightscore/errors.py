@@ -91,7 +91,10 @@ def classify(exc: BaseException) -> NightscoreError | None:
         component = _component_of(current)
         if component is not None:
             return InfrastructureError(component, _one_line(current))
-        current = current.__cause__ or current.__context__
+        # `raise ... from None` hides the context: the new error stands on its own.
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
     return None
 
 

@@ -340,3 +340,43 @@ def test_run_step_reraises_unknown_errors_unchanged():
 
     assert raised(lambda: run_step(fail)) is error
     assert run_step(lambda: 42) == 42
+
+
+def test_a_step_that_skips_is_skipped_not_failed():
+    """A data error turned into a skip (`measure_drift` on a night with nothing scored)
+    stays a skip: the context it was raised in is not read again as a data error."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from nightscore.dagkit import run_step
+
+    def skip_when_nothing_scored() -> None:
+        try:
+            raise NothingScored("nothing was scored for 2013-02-12")
+        except NothingScored as exc:
+            raise AirflowSkipException(str(exc)) from None
+
+    with pytest.raises(AirflowSkipException):
+        run_step(skip_when_nothing_scored)
+    # Control: the same data error, not turned into a skip, fails the task at once.
+    with pytest.raises(AirflowFailException, match="nothing was scored"):
+        run_step(lambda: (_ for _ in ()).throw(NothingScored("nothing was scored")))
+
+
+def test_an_error_raised_from_none_is_read_on_its_own():
+    def hidden() -> None:
+        try:
+            raise StoreError("cannot write s3://x/y: cannot connect")
+        except StoreError:
+            raise KeyError("unrelated") from None
+
+    with pytest.raises(KeyError) as raised:
+        hidden()
+    assert classify(raised.value) is None
+    # Control: without `from None` the context is followed.
+    try:
+        try:
+            raise StoreError("cannot write s3://x/y: cannot connect")
+        except StoreError:
+            raise KeyError("unrelated")  # noqa: B904
+    except KeyError as exc:
+        assert isinstance(classify(exc), InfrastructureError)
