@@ -93,7 +93,9 @@ def client(settings: Settings) -> Any:
     from mlflow import MlflowClient
 
     _mlflow(settings)
-    return MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    return MlflowClient(
+        tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri
+    )
 
 
 def git_commit() -> str:

@@ -23,10 +23,11 @@ from nightscore.config import (
 
 @pytest.fixture
 def env(tmp_path):
-    """A process environment without NIGHTSCORE_* variables nor `.env`, restored after
-    (load_settings() copies `.env` into os.environ, which monkeypatch would not undo)."""
+    """A process environment without NIGHTSCORE_* variables, MLflow credentials nor `.env`,
+    restored after (load_settings() copies `.env` into os.environ, which monkeypatch would
+    not undo). The session's MLflow fixture sets MLFLOW_TRACKING_* for the whole run."""
     saved = dict(os.environ)
-    for name in [n for n in os.environ if n.startswith("NIGHTSCORE_")]:
+    for name in [n for n in os.environ if n.startswith(("NIGHTSCORE_", "MLFLOW_TRACKING_"))]:
         del os.environ[name]
     os.environ["NIGHTSCORE_ENV_FILE"] = str(tmp_path / "absent.env")
     yield os.environ

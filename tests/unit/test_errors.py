@@ -106,7 +106,10 @@ def answering_server() -> Iterator:
 def test_mlflow_client_at_a_closed_port_is_mlflow_unavailable(quick_mlflow):
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=f"http://127.0.0.1:{closed_port()}")
+    # The registry URI is named too: an earlier test in the session may have set one
+    # process-wide, and the client would then ask that (answering) server instead.
+    uri = f"http://127.0.0.1:{closed_port()}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     exc = raised(lambda: client.get_model_version_by_alias("m", "champion"))
     assert type(exc).__name__ == "MlflowException"
     found = classify(exc)
