@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 
 .DEFAULT_GOAL := help
-.PHONY: help venv requirements lint precommit format test test-distributed test-faults demo stop bench-dag-imports bench-scoring bench-drift bench-executors
+.PHONY: help venv requirements lint precommit format test test-distributed test-faults demo stop bench-dag-imports bench-scoring bench-drift bench-executors dictionary
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ test-faults: venv ## six faults injected into the real services while real DAG r
 
 demo: venv ## start the platform and replay a window of days through the scheduler (EXECUTOR=celery: Redis and two Celery workers)
 	$(BIN)/nightscore-dev demo $(if $(EXECUTOR),--executor $(EXECUTOR))
+
+dictionary: venv ## regenerate docs/data-dictionary.md from a freshly migrated warehouse (a throwaway database)
+	$(BIN)/python -m nightscore_dev.dictionary docs/data-dictionary.md
 
 stop: ## stop what `make demo` started
 	@if [ -x $(BIN)/nightscore-dev ]; then $(BIN)/nightscore-dev stop; else echo "nothing to stop"; fi

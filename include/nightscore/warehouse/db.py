@@ -44,6 +44,14 @@ def engine_for(settings: Settings | None = None) -> Engine:
     return _engine(settings.warehouse_sqlalchemy_url)
 
 
+def analyst_url(settings: Settings) -> URL:
+    """The warehouse as the read-only analyst role (its password: NIGHTSCORE_ANALYST_PASSWORD)."""
+    password = settings.analyst_password
+    return make_url(settings.warehouse_sqlalchemy_url).set(
+        username=ANALYST_ROLE, password=password.get_secret_value() if password else None
+    )
+
+
 def admin_url(settings: Settings) -> URL:
     """A superuser URL on the warehouse's server: NIGHTSCORE_ADMIN_URL, else user postgres."""
     if settings.admin_url:
@@ -107,13 +115,14 @@ def current_revision(settings: Settings | None = None) -> str | None:
 
 
 def upgrade(settings: Settings | None = None, revision: str = "head") -> dict[str, object]:
-    """Create what is missing, migrate to `revision`, and load the reference tables.
+    """Create what is missing, migrate to `revision`, write the data dictionary's comments
+    (`nightscore.warehouse.dictionary`), and load the reference tables.
 
     Returns the revision reached and the reference tables' row counts."""
     from alembic import command
     from alembic.config import Config
 
-    from nightscore.warehouse import reference
+    from nightscore.warehouse import dictionary, reference
 
     settings = settings or load_settings()
     ensure_database(settings)
@@ -121,5 +130,8 @@ def upgrade(settings: Settings | None = None, revision: str = "head") -> dict[st
     with engine_for(settings).begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
+        # After every upgrade, not in one migration: a later migration that recreates a
+        # view drops its comments, and the next upgrade writes them back.
+        dictionary.write(conn)
     counts = reference.load(engine_for(settings))
     return {"revision": current_revision(settings), "reference_rows": counts}
