@@ -69,7 +69,8 @@ def load(path: Path = DEFAULT_PATH) -> list[Entry]:
     each a non-empty text."""
     import yaml
 
-    raw = yaml.safe_load(path.read_text())
+    # libyaml's safe loader when built in: 2 ms for this file instead of 150 ms.
+    raw = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     if not isinstance(raw, dict) or not raw:
         raise DictionaryError(f"{path}: expected a mapping of {SCHEMA} relations")
     entries = []
@@ -142,21 +143,27 @@ def write(conn: Connection, entries: list[Entry] | None = None) -> list[str]:
     """
     entries = load() if entries is None else entries
     relations = {r.name: r for r in read(conn)}
+    statements: list[str] = []
+    texts: dict[str, str] = {}
+
+    def comment(target: str, value: str) -> None:
+        # Bound, not spliced: psycopg2 quotes the text (COMMENT takes no server-side bind).
+        key = f"c{len(texts)}"
+        statements.append(f"COMMENT ON {target} IS %({key})s")
+        texts[key] = value
+
     for entry in entries:
         relation = relations.get(entry.name)
         if relation is None:
             continue
         name = f"{quote(SCHEMA)}.{quote(entry.name)}"
-        # Bound, not spliced: psycopg2 quotes the text (COMMENT takes no server-side bind).
-        conn.exec_driver_sql(
-            f"COMMENT ON {KINDS[relation.kind]} {name} IS %(c)s", {"c": entry.comment}
-        )
+        comment(f"{KINDS[relation.kind]} {name}", entry.comment)
         present = {c.name for c in relation.columns}
-        for column, comment in entry.columns.items():
+        for column, text_ in entry.columns.items():
             if column in present:
-                conn.exec_driver_sql(
-                    f"COMMENT ON COLUMN {name}.{quote(column)} IS %(c)s", {"c": comment}
-                )
+                comment(f"COLUMN {name}.{quote(column)}", text_)
+    if statements:  # one round trip for the ~190 comments, not one each
+        conn.exec_driver_sql(";\n".join(statements), texts)
     stale = unknown(entries, list(relations.values()))
     if stale:
         log.warning("the data dictionary names what does not exist: %s", ", ".join(stale))
