@@ -264,3 +264,25 @@ def test_an_alert_mail_reads_on_a_phone_and_a_desktop(browser, output_dir, width
         "Task log",
     ):
         assert shown in text, shown
+
+
+def test_a_week_without_outcomes_reads_on_a_phone_too(browser, output_dir):
+    """The first week of a model: no outcomes, no week before, no drift report."""
+    full = a_realistic_week()
+    report = WeeklyReport(
+        week_end=WEEK_END,
+        model_name=full.model_name,
+        this_week=WeekKpis(6_503, 0, None, 0.3101, None, None, None, 0, flagged=0),
+        last_week=None,
+        days=tuple(DayPoint(d.service_date, d.flights, d.mean_risk, None, None) for d in full.days),
+        routes=full.routes,
+    )
+    msg = build_email(report, week_charts(report))
+
+    text = check_layout(
+        browser, as_mail_client_shows(msg), PHONE, output_dir / "no_outcomes_390px.png"
+    )
+
+    assert "6,503 flights scored, their outcomes are not in yet" in msg["Subject"]
+    for shown in ("their outcomes have not landed yet", "n/a", "No drift check ran this week."):
+        assert shown in text, shown
