@@ -146,13 +146,15 @@ def _alerts_title(report: WeeklyReport, heading: str = "Alerts of the week") -> 
     return f"{heading} ({k.alerts}{': ' + counts if counts else ''})"
 
 
-def _headline(report: WeeklyReport) -> str:
+def _headline(report: WeeklyReport) -> list[str]:
+    """The week in a few short paragraphs: what happened, what the flags caught, and how
+    well the model ranked the flights."""
     k = report.this_week
     if k.flights_with_outcomes == 0:
-        return (
+        return [
             f"{k.flights_scored:,} flights were scored; their outcomes have not landed yet, "
             f"so how the model did is not known (n/a). Mean predicted risk {_pct(k.mean_risk)}."
-        )
+        ]
     missing = k.flights_scored - k.flights_with_outcomes
     pending = f" ({missing:,} still without outcomes)" if missing > 0 else ""
     if k.precision is not None:
@@ -163,13 +165,14 @@ def _headline(report: WeeklyReport) -> str:
         )
     else:
         flagged = "It flagged no flight as likely disrupted."
-    return (
+    return [
         f"{k.flights_scored:,} flights were scored{pending}; {_pct(k.disruption_rate)} of those "
         f"with outcomes were disrupted (late by 15 min or more, cancelled or diverted), "
-        f"where the model expected {_pct(k.mean_risk)}. {flagged} "
+        f"where the model expected {_pct(k.mean_risk)}.",
+        flagged,
         f"Its AUC, the chance that a disrupted flight got a higher risk than an on-time "
-        f"one, was {_num(k.roc_auc)} (0.5 is guessing, 1 is perfect)."
-    )
+        f"one, was {_num(k.roc_auc)} (0.5 is guessing, 1 is perfect).",
+    ]
 
 
 def _champion_lines(report: WeeklyReport) -> list[tuple[str, str]]:
@@ -250,7 +253,7 @@ def render_text(report: WeeklyReport) -> str:
     lines = [
         f"nightscore weekly report: {report.week_label} ({report.model_name})",
         "",
-        _wrap(_headline(report)),
+        _wrap(" ".join(_headline(report))),
         "",
         "KEY NUMBERS",
         f"  {'':{width}}  {'this week':<13}  {'last week':<13}  change",
@@ -343,7 +346,7 @@ def render_html(report: WeeklyReport, charts: Sequence[tuple[Chart, str]]) -> st
     return template.render(
         report=report,
         subject=subject(report),
-        headline=_unbroken(_headline(report)),
+        headline=[_unbroken(paragraph) for paragraph in _headline(report)],
         kpi_rows=_kpi_rows(report),
         has_last_week=report.last_week is not None,
         note=_comparison_note(report),
