@@ -358,7 +358,7 @@ def _hostile_weekly_page() -> str:
         routes=(RouteRisk("EWR", "ORD", HOSTILE[1], 10, 0.4, None),),
         alerts=(AlertLine(date(2013, 3, 5), "critical", "batch_rejected", HOSTILE[0], "sent"),),
     )
-    return render_html(report, image_src="data:image/png;base64,")
+    return render_html(report, [])
 
 
 def _hostile_alert_page() -> str:

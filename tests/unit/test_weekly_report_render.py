@@ -7,12 +7,20 @@ import re
 import struct
 from datetime import date, datetime, timedelta
 from email import message_from_bytes, policy
+from email.message import EmailMessage
 
 import pandas as pd
 import pytest
 
 from nightscore.monitoring.report import build_email
-from nightscore.monitoring.report_chart import data_uri, trend_chart
+from nightscore.monitoring.report_chart import (
+    CHART_DPI,
+    CHART_SIZE_IN,
+    auc_chart,
+    data_uri,
+    disruption_chart,
+    week_charts,
+)
 from nightscore.monitoring.report_data import (
     daily_points,
     riskiest_routes,
@@ -34,6 +42,9 @@ from nightscore.monitoring.report_render import render_html, render_text, subjec
 
 WEEK_END = date(2013, 2, 10)
 DAYS = [WEEK_END - timedelta(days=6 - i) for i in range(7)]
+FILES = "http://airflow.example/nightscore/files/reports"
+DRIFT_URL = f"{FILES}/drift/drift_report_2013-02-10.html"
+REPORT_URL = f"{FILES}/weekly/weekly_report_2013-02-10.html"
 
 
 def _days(with_outcomes: bool = True) -> tuple[DayPoint, ...]:
@@ -64,8 +75,11 @@ def make_report(**changes) -> WeeklyReport:
             alerts=3,
             alerts_by_severity={"warning": 2, "critical": 1},
             model_versions=(3, 4),
+            flagged=1_201,
         ),
-        last_week=WeekKpis(5890, 5890, 0.2481, 0.2505, 0.7302, 0.4711, 0.3655, 1, {"warning": 1}),
+        last_week=WeekKpis(
+            5890, 5890, 0.2481, 0.2505, 0.7302, 0.4711, 0.3655, 1, {"warning": 1}, flagged=1_090
+        ),
         days=_days(),
         routes=(
             RouteRisk("EWR", "ORD", "Chicago Ohare Intl", 112, 0.4123, 0.4464),
@@ -85,9 +99,15 @@ def make_report(**changes) -> WeeklyReport:
             ),
             AlertLine(date(2013, 2, 9), "warning", "drift_share", "Drift share 0.6", "suppressed"),
         ),
-        drift_report=DriftReportFile(WEEK_END, "/reports/drift/2013-02-10.html", 4_123_456),
+        drift_report=DriftReportFile(
+            WEEK_END,
+            "/reports/drift/drift_report_2013-02-10.html",
+            4_123_456,
+            DRIFT_URL,
+        ),
         roc_auc_floor=0.65,
         airflow_url="http://airflow.example",
+        report_url=REPORT_URL,
     )
     return WeeklyReport(**{**report.__dict__, **changes})
 
@@ -107,8 +127,13 @@ def no_outcomes_report() -> WeeklyReport:
 
 
 @pytest.fixture(scope="module")
-def png() -> bytes:
-    return trend_chart(_days(), roc_auc_floor=0.65)
+def charts():
+    return week_charts(make_report())
+
+
+def sources(charts, report=None):
+    report = report or make_report()
+    return [(c, f"cid:{report.chart_cid(c.name)}") for c in charts]
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -131,13 +156,36 @@ def test_week_labels(start, end, label):
     assert week_label(start, end) == label
 
 
-def test_the_subject_carries_the_headline_numbers():
+def test_the_subject_says_in_plain_words_how_many_flagged_flights_were_disrupted():
     assert subject(make_report()) == (
-        "[nightscore] Weekly report, 4–10 Feb 2013: 6,012 flights, 27.1 % disrupted, ROC AUC 0.74"
+        "Flagged flights: 45 % were disrupted, last week 47 % (week of 4-10 Feb 2013)"
+    )
+    assert subject(make_report(last_week=None)) == (
+        "Flagged flights: 45 % were disrupted, no week before to compare (week of 4-10 Feb 2013)"
+    )
+    unflagged_week = WeekKpis(5890, 5890, 0.2481, 0.2505, 0.7302, None, 0.0, 0, flagged=0)
+    assert subject(make_report(last_week=unflagged_week)).startswith(
+        "Flagged flights: 45 % were disrupted, last week none flagged"
+    )
+    nothing_flagged = WeekKpis(6012, 5180, 0.2714, 0.2632, 0.7421, None, 0.0, 0, flagged=0)
+    assert subject(make_report(this_week=nothing_flagged)) == (
+        "No flight flagged as likely disrupted; 27 % were disrupted (week of 4-10 Feb 2013)"
     )
     assert subject(no_outcomes_report()) == (
-        "[nightscore] Weekly report, 4–10 Feb 2013: 6,012 flights, outcomes n/a, ROC AUC n/a"
+        "6,012 flights scored, their outcomes are not in yet (week of 4-10 Feb 2013)"
     )
+    pending_before = WeekKpis(5890, 0, None, 0.2505, None, None, None, 0)
+    assert "last week not known yet" in subject(make_report(last_week=pending_before))
+    for report in (make_report(), no_outcomes_report(), make_report(last_week=None)):
+        assert "ROC" not in subject(report) and "AUC" not in subject(report)
+        assert subject(report).isascii()  # never an encoded header
+        # ...and it comes back from the wire as it was sent. (A subject of 70-77
+        # characters is folded onto a line of its own; Python's parser, unlike mail
+        # apps, keeps that line's leading space.)
+        sent = EmailMessage()
+        sent["Subject"] = subject(report)
+        received = message_from_bytes(sent.as_bytes(), policy=policy.default)
+        assert received["Subject"].lstrip() == subject(report)
 
 
 # --- text and HTML ----------------------------------------------------------------------
@@ -145,6 +193,7 @@ def test_the_subject_carries_the_headline_numbers():
 
 def test_the_text_has_every_section_with_its_numbers():
     plain = render_text(make_report())
+    words = " ".join(plain.split())  # the headline is wrapped
 
     for shown in (
         "nightscore weekly report: 4–10 Feb 2013 (flight_disruption)",
@@ -171,56 +220,86 @@ def test_the_text_has_every_section_with_its_numbers():
         "ALERTS OF THE WEEK (3: 1 critical, 2 warning)",
         "AUC low",
         "(suppressed: in cooldown)",
-        "drift_report_2013-02-10.html, 4.1 MB",
+        "The Evidently drift report of Sun 10 Feb (interactive, 4.1 MB) opens in a browser",
+        f"Drift report:\n  {DRIFT_URL}",
+        f"This report in a browser:\n  {REPORT_URL}",
         "http://airflow.example/dags/monitoring",
     ):
-        assert shown in plain, shown
+        assert shown in plain or shown in words, shown
+    assert "It flagged 1,201 flights as likely disrupted, and 45.1 % of those were" in words
+    assert "(0.5 is guessing, 1 is perfect)" in words
+    assert re.search(
+        r"^  Flagged flights that were disrupted +45.1 % +47.1 % +-2.0 pts$", plain, re.M
+    )
     assert "[nightscore] AUC low" not in plain  # the tag is noise in a list
-    assert max(len(line) for line in plain.splitlines()) <= 100
+    assert max(len(line) for line in plain.splitlines() if "://" not in line) <= 80
 
 
-def test_the_html_has_every_section_and_references_the_chart_by_cid():
+def test_the_html_is_one_column_with_the_charts_stacked_and_the_drift_report_linked(charts):
     report = make_report()
-    page = render_html(report, f"cid:{report.chart_cid}")
+    page = render_html(report, sources(charts))
 
-    assert f'src="cid:{report.chart_cid}"' in page
+    # One chart per image, in the order given, each at the column's width.
+    assert re.findall(r'<img src="cid:weekly-(\w+)-2013-02-10@nightscore"', page) == [
+        "disruption",
+        "auc",
+    ]
+    assert page.count("width:100%;max-width:100%;height:auto") == 2
+    assert "max-width:600px" in page
     for shown in (
         "4–10 Feb 2013",
         "6,012",
         "27.1 %",
+        "45.1\u00a0%",  # a number and its unit stay on one line in the headline
         "+2.3 pts",
         "0.742",
+        "0.5 is guessing",
         "EWR → ORD",
         "Nashville Intl",
         "flight_disruption version 4",
-        "<code>wind_speed</code>",
+        "<code",
+        "wind_speed</code>: drifted on 3 days; strongest wasserstein 0.2712",
         "0.0007",
         "Alerts of the week (3: 1 critical, 2 warning)",
-        "drift_report_2013-02-10.html",
+        f'href="{DRIFT_URL}"',
+        f'href="{REPORT_URL}"',
         'href="http://airflow.example/dags/monitoring"',
-        "max-width:680px",
     ):
         assert shown in page, shown
     # Mail clients block what is not inline: no stylesheets, scripts or remote images.
     for absent in ("<link", "<script", "<style", 'src="http'):
         assert absent not in page
+    # Text of 11 pt (14.67 px) or more: no inline size below 15 px.
+    assert min(int(px) for px in re.findall(r"font-size:(\d+)px", page)) >= 15
     assert "n/a" in page  # LGA -> BNA has no outcomes; Sunday neither
+
+
+def test_a_drift_report_outside_the_served_areas_is_named_not_linked(charts):
+    unserved = DriftReportFile(WEEK_END, "/elsewhere/drift.html", 4_000_000, None)
+    report = make_report(drift_report=unserved)
+
+    page = render_html(report, sources(charts))
+
+    assert "is in the report store: /elsewhere/drift.html" in page
+    assert "Open the drift report" not in page
+    assert "Drift report:" not in render_text(report)
 
 
 def test_a_week_without_outcomes_shows_na_and_never_crashes():
     report = no_outcomes_report()
 
     plain = render_text(report)
-    page = render_html(report, "cid:x")
+    page = render_html(report, [])
 
     assert "their outcomes have not landed yet" in plain
-    assert re.search(r"^  ROC AUC +n/a +n/a$", plain, re.MULTILINE)
+    assert re.search(r"^  Ranking quality \(AUC\) +n/a +n/a$", plain, re.MULTILINE)
     assert "Last week: nothing was scored" in plain
     assert "Champion                       none recorded for flight_disruption" in plain
     assert f"No route had {20} or more flights this week." in plain
     assert "No drift check ran this week." in plain
     assert "ALERTS OF THE WEEK (0)\n  None." in plain
     assert "No Evidently drift report was written this week" in plain
+    assert "Drift report:" not in plain
     assert page.count("n/a") >= 7
     assert "No Evidently drift report was written this week" in page
 
@@ -238,7 +317,7 @@ def test_no_drift_when_checked_says_so():
 
 def test_the_html_is_escaped():
     alert = AlertLine(date(2013, 2, 8), "warning", "x", "<script>alert(1)</script>", "sent")
-    page = render_html(make_report(alerts=(alert,)), "cid:x")
+    page = render_html(make_report(alerts=(alert,)), [])
     assert "<script>" not in page
     assert "&lt;script&gt;" in page
 
@@ -246,62 +325,57 @@ def test_the_html_is_escaped():
 # --- the chart ----------------------------------------------------------------------------
 
 
-def test_the_chart_is_a_small_png(png):
-    assert png_size(png) == (700, 300)
-    assert len(png) < 100_000
+def test_the_charts_are_small_pngs_at_a_phone_friendly_aspect(charts):
+    width, height = round(CHART_SIZE_IN[0] * CHART_DPI), round(CHART_SIZE_IN[1] * CHART_DPI)
+    assert (width, height) == (600, 420)  # 10:7, not the 7:3 of two charts side by side
+    assert [c.name for c in charts] == ["disruption", "auc"]
+    for chart in charts:
+        assert png_size(chart.png) == (width, height)
+        assert len(chart.png) < 100_000
+        assert chart.title and chart.caption and chart.alt
+    assert "(0.65)" in charts[1].caption  # the floor, explained
 
 
-def test_the_chart_of_a_week_without_outcomes_still_renders():
-    data = trend_chart(_days(with_outcomes=False))
-    assert png_size(data) == (700, 300)
+def test_the_charts_of_a_week_without_outcomes_still_render():
+    days = _days(with_outcomes=False)
+    assert png_size(disruption_chart(days)) == (600, 420)
+    assert png_size(auc_chart(days)) == (600, 420)
 
 
 # --- the email ----------------------------------------------------------------------------
 
 
-def test_the_email_is_text_html_with_the_chart_inline_and_the_drift_report_attached(png):
+def test_the_email_is_text_and_html_with_two_charts_inline_and_nothing_attached(charts):
     report = make_report()
-    evidently = b"<!DOCTYPE html><html><body>Evidently</body></html>"
 
-    msg = message_from_bytes(build_email(report, png, evidently).as_bytes(), policy=policy.default)
+    raw = build_email(report, charts).as_bytes()
+    msg = message_from_bytes(raw, policy=policy.default)
 
-    assert msg["Subject"] == subject(report)
+    assert msg["Subject"].lstrip() == subject(report)
     assert msg["To"] is None and msg["From"] is None  # addressed when sent
     assert msg["Message-ID"].startswith("<nightscore-weekly-2013-02-10-")
-    assert msg.get_content_type() == "multipart/mixed"
-    alternative, attachment = msg.get_payload()
-    assert alternative.get_content_type() == "multipart/alternative"
-    plain, related = alternative.get_payload()
-    assert plain.get_content_type() == "text/plain"
-    assert related.get_content_type() == "multipart/related"
-    html_part, image = related.get_payload()
-    assert html_part.get_content_type() == "text/html"
-    assert image.get_content_type() == "image/png"
-    assert image["Content-ID"] == f"<{report.chart_cid}>"
-    assert image.get_content_disposition() == "inline"
-    assert image.get_content() == png
-    assert f'src="cid:{report.chart_cid}"' in html_part.get_content()
-    assert "6,012 flights were scored" in plain.get_content()
-
-    assert attachment.get_content_type() == "text/html"
-    assert attachment.get_content_disposition() == "attachment"
-    assert attachment.get_filename() == "drift_report_2013-02-10.html"
-    assert attachment.get_payload(decode=True) == evidently
-
-
-def test_without_a_drift_report_nothing_is_attached(png):
-    report = no_outcomes_report()
-
-    msg = build_email(report, png, None)
-
     assert msg.get_content_type() == "multipart/alternative"
     assert list(msg.iter_attachments()) == []
-    assert "No Evidently drift report" in msg.get_body(("plain",)).get_content()
+    plain, related = msg.get_payload()
+    assert plain.get_content_type() == "text/plain"
+    assert related.get_content_type() == "multipart/related"
+    html_part, *images = related.get_payload()
+    assert html_part.get_content_type() == "text/html"
+    assert [i["Content-ID"] for i in images] == [f"<{report.chart_cid(c.name)}>" for c in charts]
+    for image, chart in zip(images, charts, strict=True):
+        assert image.get_content_type() == "image/png"
+        assert image.get_content_disposition() == "inline"
+        assert image.get_content() == chart.png
+        assert f'src="cid:{report.chart_cid(chart.name)}"' in html_part.get_content()
+    assert "6,012 flights were scored" in plain.get_content()
+    assert DRIFT_URL in plain.get_content()
+    # The 4 MB Evidently page is linked, not carried: the mail is small.
+    assert len(raw) < 300_000
 
 
-def test_the_copy_on_disk_embeds_the_chart(png):
-    page = render_html(make_report(), data_uri(png))
-    assert "data:image/png;base64,iVBORw0KGgo" in page
+def test_the_copy_on_disk_embeds_the_charts(charts):
+    page = render_html(make_report(), [(c, data_uri(c.png)) for c in charts])
+    assert page.count("data:image/png;base64,iVBORw0KGgo") == 2
     assert "cid:" not in page
 
 
@@ -340,6 +414,7 @@ def test_week_kpis_and_days_count_only_flights_with_outcomes_in_the_rates():
     assert kpis.mean_risk == pytest.approx(0.46)
     assert kpis.roc_auc == pytest.approx(1.0)
     assert kpis.precision == pytest.approx(0.5) and kpis.recall == pytest.approx(1.0)
+    assert kpis.flagged == 2  # the flagged flight without an outcome is not counted
     assert (kpis.alerts, kpis.alerts_by_severity, kpis.days_scored) == (1, {"warning": 1}, 2)
     assert [d.service_date for d in days] == DAYS
     assert (days[0].flights, days[0].disruption_rate, days[0].roc_auc) == (4, 0.25, 1.0)

@@ -401,12 +401,28 @@ def _footer(alert: Mapping[str, Any]) -> str:
     )
 
 
+# The alert's HTML, read on phones first: one fluid column of at most 600 px, text of
+# 15 px or more (11 pt), and long words (an exception, a path, a link) broken anywhere
+# rather than pushing the page sideways.
+_PAGE = (
+    "max-width:600px;margin:0 auto;padding:16px;box-sizing:border-box;"
+    "font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;font-size:16px;"
+    "line-height:1.5;color:#222;overflow-wrap:anywhere;word-break:break-word"
+)
+_PRE = (
+    "white-space:pre-wrap;overflow-wrap:anywhere;word-break:break-word;margin:0 0 16px 0;"
+    "padding:10px;background:#f4f5f7;border-radius:4px;"
+    "font-family:Menlo,Consolas,monospace;font-size:15px;line-height:1.45"
+)
+_CELL = "padding:6px 4px;border-bottom:1px solid #e6e6e6;vertical-align:top;text-align:left"
+
+
 def _html_body(alert, severity, rule, service_date, facts, links) -> str:
     e = html.escape
     colour = _SEVERITY_COLOURS.get(severity, "#444")
     rows = "".join(
-        f'<tr><th align="left" style="padding:2px 12px 2px 0;font-weight:normal;color:#555">'
-        f"{e(key)}</th><td>{e(value)}</td></tr>"
+        f'<tr><th style="{_CELL};width:38%;font-weight:normal;color:#555">{e(key)}</th>'
+        f'<td style="{_CELL}">{e(value)}</td></tr>'
         for key, value in [
             ("severity", severity.upper()),
             ("rule", rule),
@@ -415,16 +431,28 @@ def _html_body(alert, severity, rule, service_date, facts, links) -> str:
         ]
     )
     link_items = "".join(
-        f'<li><a href="{e(url, quote=True)}">{e(label)}</a></li>' for label, url in links.items()
+        f'<li style="margin:0 0 6px 0"><a href="{e(url, quote=True)}">{e(label)}</a></li>'
+        for label, url in links.items()
     )
     footer = _footer(alert).removeprefix("-- \n")
     return (
-        '<!DOCTYPE html><html><body style="font-family:sans-serif">'
-        f'<p><span style="background:{colour};color:#fff;padding:2px 6px;border-radius:3px">'
-        f"{e(severity.upper())}</span> <strong>{e(_headline(alert, rule))}</strong></p>"
-        f'<pre style="white-space:pre-wrap">{e(str(alert.get("body") or ""))}</pre>'
-        f"<table>{rows}</table>"
-        + (f"<p>Links:</p><ul>{link_items}</ul>" if link_items else "")
-        + f'<p style="color:#777;font-size:small">{e(footer)}</p>'
-        "</body></html>"
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{e(_headline(alert, rule))}</title></head>"
+        f'<body style="margin:0;padding:0"><div style="{_PAGE}">'
+        f'<p style="margin:0 0 12px 0;font-size:18px;line-height:1.35">'
+        f'<span style="background:{colour};color:#fff;padding:2px 6px;border-radius:3px;'
+        f'font-size:15px">{e(severity.upper())}</span> '
+        f"<strong>{e(_headline(alert, rule))}</strong></p>"
+        f'<pre style="{_PRE}">{e(str(alert.get("body") or ""))}</pre>'
+        '<table role="presentation" style="border-collapse:collapse;width:100%;'
+        f'table-layout:fixed;font-size:15px;line-height:1.4">{rows}</table>'
+        + (
+            f'<p style="margin:16px 0 6px 0;font-weight:600">Links</p>'
+            f'<ul style="padding-left:20px;margin:0">{link_items}</ul>'
+            if link_items
+            else ""
+        )
+        + f'<p style="margin:24px 0 0 0;color:#666;font-size:15px">{e(footer)}</p>'
+        "</div></body></html>"
     )

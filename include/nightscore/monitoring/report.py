@@ -1,13 +1,15 @@
 """The weekly stakeholder report: one email on Sundays about the week that ends that day.
 
-What it says: how many flights were scored and how many were disrupted, how well the
-champion ranked them (ROC AUC, precision, recall), against the previous week; a trend
-chart per day; the riskiest routes; the champion and its age; the features that drifted;
-the alerts of the week. The latest Evidently drift report of the week is attached.
+What it says: how many flights were scored and how many were disrupted, of the flights
+flagged as likely disrupted the share that were (the subject), how well the champion
+ranked them (AUC), against the previous week; two charts per day; the riskiest routes;
+the champion and its age; the features that drifted; the alerts of the week. The latest
+Evidently drift report of the week is linked, not attached: it is an interactive page of
+about 4 MB that mail apps do not run. The mail stays well under 1 MB.
 
 In layers, so that the rendering is tested without a warehouse: `report_data.gather`
 (queries, DataFrames in, a `report_model.WeeklyReport` out), the pure renderers
-(`report_render.render_text` and `render_html`, `report_chart.trend_chart`, and
+(`report_render.render_text` and `render_html`, `report_chart.week_charts`, and
 `build_email` here), and `queue_weekly_report`, which writes the HTML copy to the store
 (`{reports_dir}/weekly/`), records it in `monitoring.reports` with its public link and
 queues the prebuilt email in the outbox (idempotent on the week: a re-run queues nothing).
@@ -15,15 +17,17 @@ queues the prebuilt email in the outbox (idempotent on the week: a re-run queues
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
+from collections.abc import Sequence
 from datetime import date
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import TYPE_CHECKING, cast
 
 from nightscore import links, store
-from nightscore.monitoring.report_chart import data_uri, trend_chart
+from nightscore.monitoring.report_chart import Chart, data_uri, week_charts
 from nightscore.monitoring.report_data import gather
 from nightscore.monitoring.report_model import RULE, WeeklyReport
 from nightscore.monitoring.report_render import render_html, render_text, subject
@@ -34,11 +38,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def build_email(
-    report: WeeklyReport, chart_png: bytes, attachment: bytes | None = None
-) -> EmailMessage:
-    """The email: plain text, an HTML alternative with the chart inline (`cid:`), and the
-    Evidently report attached when there is one. From and To are set when it is sent."""
+def build_email(report: WeeklyReport, charts: Sequence[Chart]) -> EmailMessage:
+    """The email: plain text, and an HTML alternative with its charts inline (`cid:`).
+    Nothing is attached. From and To are set when it is sent."""
     msg = EmailMessage()
     msg["Subject"] = subject(report)
     msg["Date"] = formatdate(localtime=False)
@@ -47,19 +49,19 @@ def build_email(
     msg["Message-ID"] = f"<nightscore-weekly-{report.week_end.isoformat()}-{digest}@nightscore>"
     msg["X-Nightscore-Rule"] = RULE
     msg.set_content(render_text(report))
-    msg.add_alternative(render_html(report, f"cid:{report.chart_cid}"), subtype="html")
+    sources = [(chart, f"cid:{report.chart_cid(chart.name)}") for chart in charts]
+    msg.add_alternative(render_html(report, sources), subtype="html")
     # A multipart/alternative now: its payload is the list of parts, HTML second.
     html_part = cast("list[EmailMessage]", msg.get_payload())[1]
-    html_part.add_related(
-        chart_png,
-        "image",
-        "png",
-        cid=f"<{report.chart_cid}>",
-        disposition="inline",
-        filename=f"weekly_trend_{report.week_end.isoformat()}.png",
-    )
-    if attachment is not None and report.drift_report is not None:
-        msg.add_attachment(attachment, "text", "html", filename=report.drift_report.filename)
+    for chart in charts:
+        html_part.add_related(
+            chart.png,
+            "image",
+            "png",
+            cid=f"<{report.chart_cid(chart.name)}>",
+            disposition="inline",
+            filename=f"weekly_{chart.name}_{report.week_end.isoformat()}.png",
+        )
     return msg
 
 
@@ -78,21 +80,21 @@ def queue_weekly_report(week_end: date, settings: Settings) -> int | None:
     from nightscore.monitoring.rules import load_rules
     from nightscore.warehouse.db import engine_for
 
-    report = gather(week_end, settings)
-    chart = trend_chart(report.days, report.roc_auc_floor)
-    attachment = (
-        store.read_bytes(report.drift_report.path) if report.drift_report is not None else None
-    )
-    page = render_html(report, data_uri(chart)).encode("utf-8")
     location = report_location(week_end, settings)
+    report = dataclasses.replace(
+        gather(week_end, settings), report_url=links.file_url(settings, location)
+    )
+    charts = week_charts(report)
+    page = render_html(report, [(c, data_uri(c.png)) for c in charts]).encode("utf-8")
     store.write_bytes(location, page)
-    msg = build_email(report, chart, attachment)
+    msg = build_email(report, charts)
     raw = msg.as_bytes()
     plain = render_text(report)
     details = {
         **report.kpis(),
-        "report_url": links.file_url(settings, location),
-        "chart_bytes": len(chart),
+        "report_url": report.report_url,
+        "drift_report_url": report.drift_report.url if report.drift_report else None,
+        "chart_bytes": sum(len(c.png) for c in charts),
         "message_bytes": len(raw),
     }
     with engine_for(settings).begin() as conn:
@@ -111,7 +113,7 @@ def queue_weekly_report(week_end: date, settings: Settings) -> int | None:
             rules=load_rules(settings),
         )
     logger.info(
-        "weekly report %s: %s (%s bytes with attachments)%s",
+        "weekly report %s: %s (mail of %s bytes)%s",
         week_end,
         location,
         f"{len(raw):,}",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, TextClause, text
 
-from nightscore import sql, store
+from nightscore import links, sql, store
 from nightscore.metrics import Metrics, classification_metrics
 from nightscore.monitoring.report_model import (
     MIN_ROUTE_FLIGHTS,
@@ -82,6 +82,7 @@ def week_kpis(frame: pd.DataFrame, alerts: Sequence[AlertLine]) -> WeekKpis | No
         alerts_by_severity=by_severity,
         model_versions=tuple(sorted(int(v) for v in frame["model_version"].unique())),
         days_scored=int(frame["service_date"].nunique()),
+        flagged=int(joined["label"].astype(bool).sum()),
     )
 
 
@@ -190,6 +191,16 @@ def _champion(conn: Connection, model: str, week_end: date) -> Champion | None:
     )
 
 
+def _served_url(settings: Settings, location: str) -> str | None:
+    """The public link of a report file; None (and a warning) when it lies outside the
+    served areas, so the mail names the file instead of a link that cannot open."""
+    try:
+        return links.file_url(settings, location)
+    except links.NotServed:
+        logger.warning("the drift report %s is not below a served area: no link", location)
+        return None
+
+
 def gather(week_end: date, settings: Settings) -> WeeklyReport:
     """Everything the report says about the week that ends on `week_end`."""
     from nightscore.monitoring.rules import load_rules
@@ -229,7 +240,9 @@ def gather(week_end: date, settings: Settings) -> WeeklyReport:
     if drift_row is not None:
         path = drift_row["path"]
         if store.exists(path):
-            drift_report = DriftReportFile(drift_row["service_date"], path, drift_row["bytes"])
+            drift_report = DriftReportFile(
+                drift_row["service_date"], path, drift_row["bytes"], _served_url(settings, path)
+            )
         else:
             logger.warning("the drift report of %s is gone: %s", drift_row["service_date"], path)
     floor = load_rules(settings).get("roc_auc_floor")

@@ -34,12 +34,13 @@ class WeekKpis:
     disruption_rate: float | None
     mean_risk: float | None
     roc_auc: float | None
-    precision: float | None
+    precision: float | None  # of the flagged flights with outcomes, the share disrupted
     recall: float | None
     alerts: int
     alerts_by_severity: dict[str, int] = field(default_factory=dict)
     model_versions: tuple[int, ...] = ()
     days_scored: int = WEEK_DAYS
+    flagged: int | None = None  # flights with outcomes flagged as likely disrupted
 
 
 @dataclass(frozen=True)
@@ -90,11 +91,13 @@ class AlertLine:
 
 @dataclass(frozen=True)
 class DriftReportFile:
-    """The Evidently report attached to the email."""
+    """The week's latest Evidently report, linked from the email (`url`, served behind
+    the Airflow login; None when its place in the store is not served)."""
 
     service_date: date
     path: str
     size_bytes: int
+    url: str | None = None
 
     @property
     def filename(self) -> str:
@@ -116,6 +119,7 @@ class WeeklyReport:
     drift_report: DriftReportFile | None = None
     roc_auc_floor: float | None = None
     airflow_url: str = ""
+    report_url: str = ""  # this report's copy in the store, served behind the login
 
     @property
     def week_start(self) -> date:
@@ -125,9 +129,8 @@ class WeeklyReport:
     def week_label(self) -> str:
         return week_label(self.week_start, self.week_end)
 
-    @property
-    def chart_cid(self) -> str:
-        return f"weekly-trend-{self.week_end.isoformat()}@nightscore"
+    def chart_cid(self, name: str) -> str:
+        return f"weekly-{name}-{self.week_end.isoformat()}@nightscore"
 
     def kpis(self) -> dict[str, Any]:
         """The numbers as JSON-able facts (the outbox row's `details`)."""

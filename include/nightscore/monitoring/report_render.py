@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -20,11 +21,14 @@ from nightscore.monitoring.report_model import (
     WEEK_DAYS,
     WEEKDAYS,
     AlertLine,
+    WeekKpis,
     WeeklyReport,
 )
 
 if TYPE_CHECKING:
     import jinja2
+
+    from nightscore.monitoring.report_chart import Chart
 
 TEXT_WIDTH = 78
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -57,15 +61,39 @@ def _change(now: float | None, before: float | None, kind: str) -> str:
     return f"{now - before:+.3f}"
 
 
+def _whole_pct(x: float) -> str:
+    return f"{100 * x:.0f} %"
+
+
+def _flagged_last_week(before: WeekKpis | None) -> str:
+    if before is None:
+        return "no week before to compare"
+    if before.flights_with_outcomes == 0:
+        return "last week not known yet"
+    if before.precision is None:
+        return "last week none flagged"
+    return f"last week {_whole_pct(before.precision)}"
+
+
 def subject(report: WeeklyReport) -> str:
+    """The subject in plain words, the number that matters first: among the flights
+    flagged as likely disrupted, the share that were, against the week before."""
     k = report.this_week
-    disrupted = (
-        f"{_pct(k.disruption_rate)} disrupted" if k.disruption_rate is not None else "outcomes n/a"
-    )
-    return (
-        f"[nightscore] Weekly report, {report.week_label}: {k.flights_scored:,} flights, "
-        f"{disrupted}, ROC AUC {_num(k.roc_auc, 2)}"
-    )
+    if k.flights_with_outcomes == 0:
+        head = f"{k.flights_scored:,} flights scored, their outcomes are not in yet"
+    elif k.precision is None:
+        head = (
+            f"No flight flagged as likely disrupted; {_whole_pct(k.disruption_rate or 0)} "
+            "were disrupted"
+        )
+    else:
+        head = (
+            f"Flagged flights: {_whole_pct(k.precision)} were disrupted, "
+            f"{_flagged_last_week(report.last_week)}"
+        )
+    # ASCII only ("4-10 Feb", not "4–10 Feb"): Python's email package folds an encoded
+    # subject with a stray space inside it.
+    return f"{head} (week of {report.week_label.replace('–', '-')})"
 
 
 def _kpi_rows(report: WeeklyReport) -> list[tuple[str, str, str, str, str]]:
@@ -82,13 +110,14 @@ def _kpi_rows(report: WeeklyReport) -> list[tuple[str, str, str, str, str]]:
         return label, shown(value), shown(old) if before else "n/a", change, colour
 
     rows = [
+        row("Flagged flights that were disrupted", "precision", "pct", True),
+        row("Disruptions the model had flagged", "recall", "pct", True),
+        row("Flights disrupted", "disruption_rate", "pct", None),
+        row("Disruption the model expected", "mean_risk", "pct", None),
+        row("Ranking quality (AUC)", "roc_auc", "score", True),
         row("Flights scored", "flights_scored", "count", None),
         row("Flights with outcomes", "flights_with_outcomes", "count", None),
-        row("Actual disruption rate", "disruption_rate", "pct", None),
-        row("Mean predicted risk", "mean_risk", "pct", None),
-        row("ROC AUC", "roc_auc", "score", True),
-        row("Precision (flagged flights disrupted)", "precision", "pct", True),
-        row("Recall (disruptions flagged)", "recall", "pct", True),
+        row("Flights flagged", "flagged", "count", None),
         row("Alerts raised", "alerts", "count", False),
     ]
     return rows
@@ -117,21 +146,33 @@ def _alerts_title(report: WeeklyReport, heading: str = "Alerts of the week") -> 
     return f"{heading} ({k.alerts}{': ' + counts if counts else ''})"
 
 
-def _headline(report: WeeklyReport) -> str:
+def _headline(report: WeeklyReport) -> list[str]:
+    """The week in a few short paragraphs: what happened, what the flags caught, and how
+    well the model ranked the flights."""
     k = report.this_week
     if k.flights_with_outcomes == 0:
-        return (
+        return [
             f"{k.flights_scored:,} flights were scored; their outcomes have not landed yet, "
             f"so how the model did is not known (n/a). Mean predicted risk {_pct(k.mean_risk)}."
-        )
+        ]
     missing = k.flights_scored - k.flights_with_outcomes
     pending = f" ({missing:,} still without outcomes)" if missing > 0 else ""
-    return (
+    if k.precision is not None:
+        flagged = (
+            f"It flagged {_count(k.flagged) + ' ' if k.flagged is not None else ''}flights as "
+            f"likely disrupted, and {_pct(k.precision)} of those were; it had flagged "
+            f"{_pct(k.recall)} of the disruptions."
+        )
+    else:
+        flagged = "It flagged no flight as likely disrupted."
+    return [
         f"{k.flights_scored:,} flights were scored{pending}; {_pct(k.disruption_rate)} of those "
         f"with outcomes were disrupted (late by 15 min or more, cancelled or diverted), "
-        f"against a mean predicted risk of {_pct(k.mean_risk)}. "
-        f"The model ranked them with a ROC AUC of {_num(k.roc_auc)}."
-    )
+        f"where the model expected {_pct(k.mean_risk)}.",
+        flagged,
+        f"Its AUC, the chance that a disrupted flight got a higher risk than an on-time "
+        f"one, was {_num(k.roc_auc)} (0.5 is guessing, 1 is perfect).",
+    ]
 
 
 def _champion_lines(report: WeeklyReport) -> list[tuple[str, str]]:
@@ -145,7 +186,7 @@ def _champion_lines(report: WeeklyReport) -> list[tuple[str, str]]:
     lines = [
         ("Champion", f"{c.name} version {c.version}"),
         ("Promoted", f"{c.promoted_at:%Y-%m-%d %H:%M} ({c.age_days:,} days ago)"),
-        ("ROC AUC at promotion", _num(c.roc_auc_at_promotion)),
+        ("AUC at promotion", _num(c.roc_auc_at_promotion)),
     ]
     if c.training_cutoff:
         lag = (report.week_end - c.training_cutoff).days
@@ -170,14 +211,19 @@ def _drift_summary(report: WeeklyReport) -> str:
     )
 
 
-def _attachment_note(report: WeeklyReport) -> str:
+def _drift_report_note(report: WeeklyReport) -> str:
+    """What the mail says of the week's Evidently report: linked, never attached (an
+    interactive page of about 4 MB that mail apps do not run)."""
     r = report.drift_report
     if r is None:
-        return "No Evidently drift report was written this week, so none is attached."
-    return (
-        f"Attached: the Evidently drift report of {r.service_date.isoformat()} "
-        f"({r.filename}, {r.size_bytes / 1e6:.1f} MB). Open it in a browser."
+        return "No Evidently drift report was written this week."
+    what = (
+        f"The Evidently drift report of {_day(r.service_date)} (interactive, "
+        f"{r.size_bytes / 1e6:.1f} MB)"
     )
+    if r.url is None:
+        return f"{what} is in the report store: {r.path}"
+    return f"{what} opens in a browser after signing in to Airflow."
 
 
 def _alert_text(a: AlertLine) -> str:
@@ -189,9 +235,15 @@ def _alert_text(a: AlertLine) -> str:
 
 
 def _links(report: WeeklyReport) -> list[tuple[str, str]]:
-    if not report.airflow_url:
-        return []
-    return [("Monitoring DAG in Airflow", f"{report.airflow_url}/dags/monitoring")]
+    """(label, URL) of every link the mail gives, the drift report first."""
+    links = []
+    if report.drift_report is not None and report.drift_report.url:
+        links.append(("Drift report", report.drift_report.url))
+    if report.report_url:
+        links.append(("This report in a browser", report.report_url))
+    if report.airflow_url:
+        links.append(("Monitoring DAG in Airflow", f"{report.airflow_url}/dags/monitoring"))
+    return links
 
 
 def render_text(report: WeeklyReport) -> str:
@@ -201,7 +253,7 @@ def render_text(report: WeeklyReport) -> str:
     lines = [
         f"nightscore weekly report: {report.week_label} ({report.model_name})",
         "",
-        _wrap(_headline(report)),
+        _wrap(" ".join(_headline(report))),
         "",
         "KEY NUMBERS",
         f"  {'':{width}}  {'this week':<13}  {'last week':<13}  change",
@@ -212,15 +264,17 @@ def render_text(report: WeeklyReport) -> str:
     ]
     if note := _comparison_note(report):
         lines.append(_wrap(note, indent="  "))
-    lines += ["", "PER DAY", "  day          flights  ROC AUC  disrupted  mean risk"]
+    lines += ["", "PER DAY", "  day          flights  disrupted   expected      AUC"]
     lines += [
-        f"  {_day(d.service_date):<11}  {d.flights:>7,}  {_num(d.roc_auc):>7}  "
-        f"{_pct(d.disruption_rate):>9}  {_pct(d.mean_risk):>9}"
+        f"  {_day(d.service_date):<11}  {d.flights:>7,}  {_pct(d.disruption_rate):>9}  "
+        f"{_pct(d.mean_risk):>9}  {_num(d.roc_auc):>7}"
         for d in report.days
     ]
-    lines += ["", f"RISKIEST ROUTES (mean predicted risk, at least {MIN_ROUTE_FLIGHTS} flights)"]
+    lines += ["", "  AUC: the chance that a disrupted flight got a higher risk than an on-time one"]
+    lines += ["  (0.5 is guessing, 1 is perfect)."]
+    lines += ["", f"RISKIEST ROUTES (by the risk expected, at least {MIN_ROUTE_FLIGHTS} flights)"]
     if report.routes:
-        lines.append("  route        flights  mean risk  disrupted")
+        lines.append("  route        flights   expected  disrupted")
         lines += [
             f"  {r.origin} -> {r.dest}   {r.flights:>7,}  {_pct(r.mean_risk):>9}  "
             f"{_pct(r.disruption_rate):>9}" + (f"  {r.dest_name}" if r.dest_name else "")
@@ -246,10 +300,13 @@ def render_text(report: WeeklyReport) -> str:
             lines.append(f"  ... and {len(report.alerts) - MAX_ALERT_LINES} more")
     else:
         lines.append("  None.")
-    lines += ["", _wrap(_attachment_note(report))]
+    lines += ["", "DRIFT REPORT", _wrap(_drift_report_note(report), indent="  ")]
     links = _links(report)
     if links:
-        lines += ["", *[f"{label}: {url}" for label, url in links]]
+        lines += ["", "LINKS (they open after signing in to Airflow)"]
+        # A URL on a line of its own: a mail app makes it a link, and nothing wraps it.
+        for label, url in links:
+            lines += [f"  {label}:", f"  {url}"]
     lines += ["", "-- ", _wrap(_footer(report))]
     return "\n".join(lines) + "\n"
 
@@ -281,17 +338,19 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def render_html(report: WeeklyReport, image_src: str) -> str:
-    """The HTML part: inline CSS, tables, no external resources. `image_src` is the chart:
-    `cid:...` in the email, a `data:` URI in the copy written to disk."""
+def render_html(report: WeeklyReport, charts: Sequence[tuple[Chart, str]]) -> str:
+    """The HTML part: one column for a phone, inline CSS, simple tables, no script, no
+    external resources. `charts` are (chart, its image source): `cid:...` in the email,
+    a `data:` URI in the copy written to the store."""
     template = _environment().get_template("weekly_report.html.j2")
     return template.render(
         report=report,
         subject=subject(report),
-        headline=_headline(report),
+        headline=[_unbroken(paragraph) for paragraph in _headline(report)],
         kpi_rows=_kpi_rows(report),
+        has_last_week=report.last_week is not None,
         note=_comparison_note(report),
-        image_src=image_src,
+        charts=charts,
         day_rows=[
             (
                 _day(d.service_date),
@@ -318,13 +377,29 @@ def render_html(report: WeeklyReport, image_src: str) -> str:
         champion_lines=_champion_lines(report),
         drift_summary=_drift_summary(report),
         drifted_rows=[
-            (d.feature, str(d.days_drifted), f"{d.statistic:.4f}", d.method) for d in report.drifted
+            (d.feature, d.days_drifted, f"{d.statistic:.4f}", d.method) for d in report.drifted
         ],
         alerts_title=_alerts_title(report),
-        alert_lines=[_alert_text(a) for a in report.alerts[:MAX_ALERT_LINES]],
+        alert_lines=[_alert_line(a) for a in report.alerts[:MAX_ALERT_LINES]],
         more_alerts=len(report.alerts) - MAX_ALERT_LINES,
-        attachment=_attachment_note(report),
+        drift_report=report.drift_report,
+        drift_report_note=_drift_report_note(report),
         links=_links(report),
         footer=_footer(report),
         muted=MUTED,
+    )
+
+
+def _unbroken(text: str) -> str:
+    """A number and its unit stay on one line in HTML ("57.1 %", "+9.0 pts")."""
+    return text.replace(" %", "\u00a0%").replace(" pts", "\u00a0pts")
+
+
+def _alert_line(a: AlertLine) -> tuple[str, str, str, str]:
+    """(day, severity, subject, note) of an alert, for the HTML list."""
+    return (
+        _day(a.service_date) if a.service_date else "-",
+        a.severity.upper(),
+        a.subject.removeprefix("[nightscore]").strip(),
+        "suppressed: in cooldown" if a.status == "suppressed" else "",
     )
