@@ -143,8 +143,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     try:
         results = evaluate(_settings(args), progress=lambda m: print(m, file=out, flush=True))
     except EvaluationError as exc:
-        print(str(exc), file=sys.stderr)
-        return for_error(exc)
+        return _failed(args, exc, str(exc))
     if args.json:
         print(json.dumps(results))
     else:
@@ -225,8 +224,7 @@ def _monitor(args: argparse.Namespace) -> int:
                 file=out,
             )
     except (NothingScored, RulesError, RegistryError, ValueError) as exc:
-        print(f"monitoring failed: {exc}", file=sys.stderr)
-        return for_error(exc)
+        return _failed(args, exc, f"monitoring failed: {exc}")
     sent = send_pending(settings) if args.send else None
     if sent is not None:
         print(sent.summary, file=out)
@@ -456,14 +454,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _failed(args, exc)
 
 
-def _failed(args: argparse.Namespace, exc: Exception) -> int:
-    """Say what stopped the command (a traceback only for the unexpected) and its code; with
-    --json, stdout still gets its one object."""
+def _failed(args: argparse.Namespace, exc: Exception, message: str | None = None) -> int:
+    """Say what stopped the command (`message`, else a traceback for the unexpected) and
+    return its exit code; with --json, stdout still gets its one object."""
     from nightscore.errors import classify
 
     code = for_error(exc)
     said = classify(exc) or exc  # a server down is named: "Warehouse unavailable: ..."
-    if code is ExitCode.FAILED:
+    if message is not None:
+        print(message, file=sys.stderr)
+    elif code is ExitCode.FAILED:
         traceback.print_exc()
     else:  # a bad NIGHTSCORE_* value, a rejected batch, a server down: the message says
         print(f"nightscore: {said}", file=sys.stderr)

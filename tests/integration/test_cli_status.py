@@ -172,6 +172,11 @@ def test_a_night_told_from_nothing_to_loaded_held_rejected_and_alerted(cli_env, 
     code, out, _ = run(capsys, "status", "--service-date", day)
     assert f"0 pending, {len(pending)} sent" in out
 
+    # Nothing scored to monitor: the data code, and still one JSON object on stdout.
+    code, failed = run_json(capsys, "monitor", "--service-date", day, "--no-html")
+    assert (code, failed["outcome"], failed["command"]) == (ExitCode.DATA, "data", "monitor")
+    assert "nothing was scored" in failed["error"]
+
 
 def test_a_warehouse_that_does_not_answer_is_the_unavailable_code(cli_env, monkeypatch, capsys):
     url = f"postgresql://nightscore_etl@127.0.0.1:{free_port()}/nowhere"
