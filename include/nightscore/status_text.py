@@ -32,9 +32,9 @@ def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def link(label: str, url: str) -> list[str]:
-    """A labelled link: the label, then the whole URL on its own line."""
-    return [fit(f"  {label}:"), " " * LINK_INDENT + url]
+def link(label: str, url: str, indent: int = 2) -> list[str]:
+    """A labelled link: the label at `indent`, then the whole URL on a line of its own."""
+    return [fit(f"{'':{indent}}{label}:"), " " * LINK_INDENT + url]
 
 
 def number(value: Any, digits: int = 3) -> str:
@@ -83,7 +83,7 @@ def _batches(status: NightStatus) -> list[str]:
         if b["applied_by"]:
             lines.append(fit(f"{'':18}applied on purpose by {b['applied_by']}"))
         if b["status"] in ("rejected", "held") and b["data_docs_url"]:
-            lines += link(f"Data Docs of #{b['batch_id']}", b["data_docs_url"])
+            lines += link("Data Docs", b["data_docs_url"], indent=18)
     loaded = status.loaded
     lines.append(
         f"  in core   {loaded['flights']:,} flights, {loaded['weather']:,} weather hours, "
@@ -170,7 +170,9 @@ def _monitoring(status: NightStatus) -> list[str]:
 
 def alert_line(a: Row, *, with_date: bool = False) -> str:
     day = f"{a['service_date'] or '-'!s:<10} " if with_date else ""
-    return fit(f"  #{a['alert_id']:<5} {day}{a['status']:<10} {a['severity']:<8} {a['subject']}")
+    # Every subject starts with the tag mail needs; the terminal needs the columns.
+    subject = str(a["subject"]).removeprefix("[nightscore]").strip()
+    return fit(f"  #{a['alert_id']:<5} {day}{a['status']:<10} {a['severity']:<8} {subject}")
 
 
 def _alert_detail(a: Row) -> list[str]:

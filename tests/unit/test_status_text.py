@@ -135,7 +135,9 @@ def test_every_line_fits_80_columns_and_says_what_an_operator_looks_for():
         "schedule  #11    loaded        1,003 rows",
         "outcomes  #14    rejected        900 rows",
         "why: outcomes: carrier must be a known airline: 3 of 900 rows,",
-        "  Data Docs of #14:\n    http://airflow.example/nightscore/files/data_docs/14.html",
+        "e.g. ZZ; outcomes: every outcome must be a scheduled ...\n"
+        + " " * 18
+        + "Data Docs:\n    http://airflow.example/nightscore/files/data_docs/14.html",
         "in core   1,003 flights, 72 weather hours, 0 outcomes",
         "run #7     succeeded     1,003 rows",
         "started 2013-02-07 21:04 UTC, took 2.2 s",
@@ -145,7 +147,7 @@ def test_every_line_fits_80_columns_and_says_what_an_operator_looks_for():
         "25% of features drifted (precip, visib",
         "mean score 0.410 vs 0.260 in the reference",
         "1 pending, 1 sent, 0 other",
-        "#22    pending    critical [nightscore] MLflow unavailable",
+        "#22    pending    critical MLflow unavailable",
         "2 failed attempt(s), last: SMTP server down",
         "sent 2013-02-07 21:04 UTC",
         f"  drift report of v3:\n    {URL}\n",
