@@ -1,7 +1,7 @@
 """`nightscore ...`: the platform's command line. Each command is a thin shell over
 functions of the package that the DAGs call too (`ingest` validates then loads, `train`
 trains then gates, `monitor` runs the monitoring steps in one go); `db upgrade` and
-`evaluate` have no DAG."""
+`evaluate` have no DAG. `status` and `alerts list` tell an operator where a night is."""
 
 from __future__ import annotations
 
@@ -12,10 +12,16 @@ import logging
 import shlex
 import socket
 import sys
+import traceback
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 from nightscore.calendar import parse_date
+from nightscore.exit_codes import ExitCode, epilog, for_error
+from nightscore.status import ALERT_STATUSES, DEFAULT_ALERT_LIMIT
+
+JSON_HELP = "print one JSON object on stdout with what was done (progress goes to stderr)"
 
 
 def date_arg(value: str) -> date:
@@ -24,6 +30,19 @@ def date_arg(value: str) -> date:
         return parse_date(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def limit_arg(value: str) -> int:
+    """argparse's type for `alerts list --limit`: 1 to MAX_ALERT_LIMIT."""
+    from nightscore.status import MAX_ALERT_LIMIT
+
+    try:
+        limit = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if not 1 <= limit <= MAX_ALERT_LIMIT:
+        raise argparse.ArgumentTypeError(f"between 1 and {MAX_ALERT_LIMIT:,}: {limit}")
+    return limit
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
@@ -35,7 +54,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
         done = upgrade()
     except (WarehouseError, SettingsError) as exc:
         print(str(exc), file=sys.stderr)
-        return 1
+        return for_error(exc)
     counts = done["reference_rows"]
     print(
         f"warehouse at revision {done['revision']}; reference rows: "
@@ -81,19 +100,19 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from nightscore.ingest import IngestError, ingest
+    from nightscore.ingest import ingest
 
-    try:
-        result = ingest(
-            args.kind,
-            args.service_date,
-            path=args.path,
-            apply_held=args.apply_held,
-            applied_by=f"cli:{getpass.getuser()}@{socket.gethostname()}",
-        )
-    except IngestError as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
+    # A rejected, held or missing batch goes to main(): its summary on stderr, its exit code.
+    result = ingest(
+        args.kind,
+        args.service_date,
+        path=args.path,
+        apply_held=args.apply_held,
+        applied_by=f"cli:{getpass.getuser()}@{socket.gethostname()}",
+    )
+    if args.json:
+        _print_json(args, {**result.__dict__, "outcome": result.status})
+        return ExitCode.OK
     print(result.summary)
     if result.data_docs_url:
         print(f"Data Docs: {result.data_docs_url}")
@@ -105,7 +124,7 @@ def _load_history(args: argparse.Namespace) -> int:
 
     result = load_history(args.start, args.end, replay=args.replay)
     print(result.summary())
-    return 0 if result.ok else 1
+    return ExitCode.OK if result.ok else ExitCode.REJECTED
 
 
 def _settings(args: argparse.Namespace):
@@ -132,7 +151,7 @@ def _train(args: argparse.Namespace) -> int:
         decision = gate.gate_challenger(outcome.model, cutoff, settings, trigger=args.reason)
     except (training.TrainingError, registry.RegistryError) as exc:
         print(f"training failed: {exc}", file=sys.stderr)
-        return 1
+        return for_error(exc)
     verb = "promoted to champion" if decision.applied else f"not promoted ({decision.decision})"
     print(f"{outcome.model.name} v{outcome.model.version} {verb}: {decision.reason}")
     run = outcome.model.run_url(settings)
@@ -150,8 +169,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     try:
         results = evaluate(_settings(args), progress=lambda m: print(m, file=out, flush=True))
     except EvaluationError as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
+        return _failed(args, exc, str(exc))
     if args.json:
         print(json.dumps(results))
     else:
@@ -164,22 +182,35 @@ def _score(args: argparse.Namespace) -> int:
     from nightscore.config import load_settings
 
     settings = load_settings()
-    try:
-        if args.partitions == 1:
-            result = scoring.score(
-                args.service_date, settings, progress=lambda m: print(m, flush=True)
-            )
-        else:
-            planned = scoring.plan(args.service_date, settings, args.partitions)
-            for part in range(args.partitions):
-                rows = scoring.score_partition(planned, part, settings)
-                print(f"  partition {part + 1}/{args.partitions}: {rows:,} rows", flush=True)
-            result = scoring.publish(planned, settings)
-    except scoring.ScoringError as exc:
-        print(f"scoring failed: {exc}", file=sys.stderr)
-        return 1
+    out = _progress_stream(args)
+    # A ScoringError (no champion, a model that does not fit) goes to main(): exit code 3.
+    if args.partitions == 1:
+        result = scoring.score(
+            args.service_date, settings, progress=lambda m: print(m, file=out, flush=True)
+        )
+    else:
+        planned = scoring.plan(args.service_date, settings, args.partitions)
+        for part in range(args.partitions):
+            rows = scoring.score_partition(planned, part, settings)
+            print(f"  partition {part + 1}/{args.partitions}: {rows:,} rows", file=out, flush=True)
+        result = scoring.publish(planned, settings)
+    if args.json:
+        from nightscore import links
+
+        _print_json(
+            args,
+            {
+                **result.__dict__,
+                "outcome": "scored",
+                "partitions": args.partitions,
+                "model_url": links.mlflow_model_url(
+                    settings, result.model_name, result.model_version
+                ),
+            },
+        )
+        return ExitCode.OK
     print(result.summary)
-    return 0
+    return ExitCode.OK
 
 
 def _monitor(args: argparse.Namespace) -> int:
@@ -192,34 +223,67 @@ def _monitor(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     day = args.service_date
+    # With --json, stdout carries the JSON object alone; the human lines go to stderr.
+    out = _progress_stream(args)
+    weekly: dict[str, Any] | None = None
     try:
-        print(f"monitoring {day}: performance, drift (Evidently), rules ...", flush=True)
+        print(f"monitoring {day}: performance, drift (Evidently), rules ...", file=out, flush=True)
         result = monitor.monitor(day, settings, html=not args.no_html)
-        print(result.summary)
+        print(result.summary, file=out)
         if result.retrain:
             conf = json.dumps(result.retrain.conf)
             print(
                 "The monitoring DAG would now trigger `retrain`; from here, run\n"
                 f"  nightscore train --cutoff {result.retrain.cutoff} --reason "
                 f"{shlex.quote(result.retrain.reason)}\n"
-                f"or: nightscore-dev airflow dags trigger retrain --conf {shlex.quote(conf)}"
+                f"or: nightscore-dev airflow dags trigger retrain --conf {shlex.quote(conf)}",
+                file=out,
             )
         if args.weekly_report or day.weekday() == 6:
             from nightscore.monitoring.report import queue_weekly_report
 
             alert_id = queue_weekly_report(day, settings)
+            weekly = {"week_ending": day, "alert_id": alert_id}
             print(
                 f"weekly report for the week ending {day}: "
-                + (f"queued (alert {alert_id})" if alert_id else "already queued")
+                + (f"queued (alert {alert_id})" if alert_id else "already queued"),
+                file=out,
             )
     except (NothingScored, RulesError, RegistryError, ValueError) as exc:
-        print(f"monitoring failed: {exc}", file=sys.stderr)
-        return 1
-    if args.send:
-        sent = send_pending(settings)
-        print(sent.summary)
-        return 0 if sent.ok else 1
-    return 0
+        return _failed(args, exc, f"monitoring failed: {exc}")
+    sent = send_pending(settings) if args.send else None
+    if sent is not None:
+        print(sent.summary, file=out)
+    # Monitoring is done; alerts that could not be sent stay pending: partly done.
+    code = ExitCode.OK if sent is None or sent.ok else ExitCode.DEGRADED
+    if args.json:
+        _print_json(args, {**_monitor_json(result, weekly, sent), "outcome": code.name.lower()})
+    return code
+
+
+def _monitor_json(result: Any, weekly: dict[str, Any] | None, sent: Any) -> dict[str, Any]:
+    return {
+        "service_date": result.service_date,
+        "performance": [
+            {"model_name": r.model_name, "model_version": r.model_version, **r.metrics}
+            for r in result.performance
+            if r.segment_type == "all"
+        ],
+        "drift": [
+            {k: v for k, v in d.__dict__.items() if k not in ("report_bytes",)}
+            for d in result.drift
+        ],
+        "rules": [c.__dict__ for c in result.checks],
+        "retrain": None
+        if result.retrain is None
+        else {
+            "reason": result.retrain.reason,
+            "cutoff": result.retrain.cutoff,
+            "rules": list(result.retrain.rules),
+        },
+        "weekly_report": weekly,
+        "alerts_sent": None if sent is None else {"sent": sent.sent, "failed": sent.failed},
+    }
 
 
 def _send_alerts(args: argparse.Namespace) -> int:
@@ -228,12 +292,68 @@ def _send_alerts(args: argparse.Namespace) -> int:
 
     result = deliver(load_settings(), limit=args.limit)
     print(result.summary)
-    return 0 if result.ok else 1
+    return ExitCode.OK if result.ok else ExitCode.DEGRADED
+
+
+def _print_json(args: argparse.Namespace, fields: dict[str, Any]) -> None:
+    """The one JSON object a `--json` command prints on stdout (logs go to stderr)."""
+    from nightscore.status import jsonable
+
+    print(json.dumps(jsonable({"command": args.command, **fields}), sort_keys=True))
+
+
+def _progress_stream(args: argparse.Namespace) -> Any:
+    """Where progress lines go: stdout, or stderr when stdout carries the JSON object."""
+    return sys.stderr if getattr(args, "json", False) else sys.stdout
+
+
+def _status(args: argparse.Namespace) -> int:
+    from nightscore.config import load_settings
+    from nightscore.status import night_status
+    from nightscore.status_text import render_status
+
+    status = night_status(args.service_date, load_settings())
+    if args.json:
+        print(json.dumps(status.to_json(), sort_keys=True))
+    else:
+        print(render_status(status))
+    return ExitCode.DEGRADED if status.degraded else ExitCode.OK
+
+
+def _list_alerts(args: argparse.Namespace) -> int:
+    from nightscore.config import load_settings
+    from nightscore.status import alerts, jsonable
+    from nightscore.status_text import render_alerts
+
+    rows = alerts(
+        load_settings(), service_date=args.service_date, status=args.status, limit=args.limit
+    )
+    print(json.dumps(jsonable(rows)) if args.json else render_alerts(rows))
+    return ExitCode.OK
+
+
+class _Version(argparse.Action):
+    """--version: the package's version and the code's commit, looked up only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        from nightscore.status import version
+
+        print(version())
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nightscore", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="nightscore",
+        description=__doc__,
+        epilog=epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True)
 
     db = sub.add_parser("db", help="warehouse schema").add_subparsers(
@@ -267,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="load the batch even if it would replace the loaded day with far fewer rows "
         "(a held batch); the ledger records who applied it",
     )
+    ingest.add_argument("--json", action="store_true", help=JSON_HELP)
     ingest.set_defaults(func=_ingest)
 
     history = sub.add_parser("load-history", help="validate and load a range of batches")
@@ -296,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument(
         "--partitions", type=int, default=1, help="split the night into K partitions"
     )
+    score.add_argument("--json", action="store_true", help=JSON_HELP)
     score.set_defaults(func=_score)
 
     evaluate = sub.add_parser(
@@ -321,7 +443,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     monitor.add_argument("--no-html", action="store_true", help="skip the Evidently HTML report")
     monitor.add_argument("--send", action="store_true", help="then email what the outbox holds")
+    monitor.add_argument("--json", action="store_true", help=JSON_HELP)
     monitor.set_defaults(func=_monitor)
+
+    status = sub.add_parser(
+        "status",
+        help="one service date: batches, scoring run, champion, monitoring, alerts",
+    )
+    status.add_argument("--service-date", type=date_arg, required=True)
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.set_defaults(func=_status)
 
     alerts = sub.add_parser("alerts", help="the alert outbox").add_subparsers(
         dest="alerts_command", required=True
@@ -332,6 +463,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     send.add_argument("--limit", type=int, default=100)
     send.set_defaults(func=_send_alerts)
+    listed = alerts.add_parser("list", help="the outbox's alerts, newest first")
+    listed.add_argument("--service-date", type=date_arg, default=None)
+    listed.add_argument("--status", choices=ALERT_STATUSES, default=None)
+    listed.add_argument("--limit", type=limit_arg, default=DEFAULT_ALERT_LIMIT)
+    listed.add_argument("--json", action="store_true", help="print one JSON array")
+    listed.set_defaults(func=_list_alerts)
     return parser
 
 
@@ -341,13 +478,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    from nightscore.config import SettingsError
-
     try:
-        return args.func(args)
-    except SettingsError as exc:  # a bad NIGHTSCORE_* value: its message names it
-        print(f"nightscore: {exc}", file=sys.stderr)
-        return 2
+        return int(args.func(args))
+    except Exception as exc:  # every failure leaves with its exit code (exit_codes)
+        return _failed(args, exc)
+
+
+def _failed(args: argparse.Namespace, exc: Exception, message: str | None = None) -> int:
+    """Say what stopped the command (`message`, else a traceback for the unexpected) and
+    return its exit code; with --json, stdout still gets its one object."""
+    from nightscore.errors import classify
+
+    code = for_error(exc)
+    said = classify(exc) or exc  # a server down is named: "Warehouse unavailable: ..."
+    if message is not None:
+        print(message, file=sys.stderr)
+    elif code is ExitCode.FAILED:
+        traceback.print_exc()
+    else:  # a bad NIGHTSCORE_* value, a rejected batch, a server down: the message says
+        print(f"nightscore: {said}", file=sys.stderr)
+    if getattr(args, "json", False):
+        lines = str(said).strip().splitlines()
+        fields = {
+            "outcome": code.name.lower(),
+            "exit_code": int(code),
+            "error": lines[0] if lines else type(exc).__name__,
+            "batch_id": getattr(exc, "batch_id", None),
+        }
+        for name in ("kind", "service_date"):
+            if hasattr(args, name):
+                fields[name] = getattr(args, name)
+        _print_json(args, fields)
+    return int(code)
 
 
 if __name__ == "__main__":

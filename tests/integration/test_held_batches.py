@@ -107,7 +107,7 @@ def test_a_truncated_night_is_held_until_applied_on_purpose(warehouse, monkeypat
     monkeypatch.setenv("NIGHTSCORE_ADMIN_URL", warehouse.admin_url)
     monkeypatch.setenv("NIGHTSCORE_LANDING_ROOT", warehouse.landing_root)
     monkeypatch.setenv("NIGHTSCORE_DATA_DOCS_ROOT", warehouse.data_docs_root)
-    assert main(["ingest", "schedule", "--service-date", day.isoformat()]) == 1
+    assert main(["ingest", "schedule", "--service-date", day.isoformat()]) == 6  # held
     assert main(["ingest", "schedule", "--service-date", day.isoformat(), "--apply-held"]) == 0
     applied = rows(
         warehouse,
