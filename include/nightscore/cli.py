@@ -82,7 +82,7 @@ def _dictionary(args: argparse.Namespace) -> int:
             f"NIGHTSCORE_ANALYST_PASSWORD): {str(exc.orig).strip()}",
             file=sys.stderr,
         )
-        return 1
+        return ExitCode.UNAVAILABLE
     finally:
         engine.dispose()
     print(dictionary.markdown(relations), end="")

@@ -130,7 +130,7 @@ def test_the_command_says_why_it_cannot_read_the_warehouse(warehouse, capsys, mo
     monkeypatch.setattr(
         "nightscore.config.load_settings", lambda: warehouse.replace(warehouse_url=missing)
     )
-    assert cli.main(["dictionary"]) == 1
+    assert cli.main(["dictionary"]) == 7  # ExitCode.UNAVAILABLE
     error = capsys.readouterr().err
     assert "cannot read the warehouse as nightscore_analyst" in error
     assert 'database "nightscore_no_such_database" does not exist' in error
