@@ -49,10 +49,10 @@ format: venv ## apply ruff's fixes and formatting
 
 # No Postgres answering at 127.0.0.1:5432 (and no NIGHTSCORE_TEST_ADMIN_URL): the session
 # starts an embedded one of its own, as `make demo` does (tests/conftest.py).
-test: venv ## the whole suite, against a real Postgres (the machine's, or an embedded one)
+test: venv ## the whole suite, against a real Postgres (the local one, or an embedded one)
 	$(BIN)/python -m pytest
 
-test-fast: venv ## the suite without the tests marked slow: under 3 minutes on 2 cores
+test-fast: venv ## the suite without the tests marked slow (about 2-2.5 min on an idle 2-core machine)
 	$(BIN)/python -m pytest -m "not slow"
 
 # Needs root: network namespaces give the Celery workers hosts of their own. Its last
