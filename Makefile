@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 
 .DEFAULT_GOAL := help
-.PHONY: help venv requirements lint precommit format test test-distributed test-faults demo stop bench-dag-imports bench-scoring bench-drift bench-executors dictionary
+.PHONY: help venv requirements lint precommit format test test-fast test-distributed test-faults demo stop bench-dag-imports bench-scoring bench-drift bench-executors dictionary
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -47,8 +47,13 @@ format: venv ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: venv ## the whole suite, against a real Postgres
+# No Postgres answering at 127.0.0.1:5432 (and no NIGHTSCORE_TEST_ADMIN_URL): the session
+# starts an embedded one of its own, as `make demo` does (tests/conftest.py).
+test: venv ## the whole suite, against a real Postgres (the local one, or an embedded one)
 	$(BIN)/python -m pytest
+
+test-fast: venv ## the suite without the tests marked slow (about 2-2.5 min on an idle 2-core machine)
+	$(BIN)/python -m pytest -m "not slow"
 
 # Needs root: network namespaces give the Celery workers hosts of their own. Its last
 # line is JSON; `make test` runs it too (tests/distributed).

@@ -1,10 +1,17 @@
 """Shared fixtures. Integration tests get a warehouse database of their own, created on
 the real local Postgres and dropped afterwards: tests never touch the demo's data. The
-same goes for MLflow: a server of the session's own, on its own database and folder."""
+same goes for MLflow: a server of the session's own, on its own database and folder.
+
+The suite's Postgres (`admin_url()`): NIGHTSCORE_TEST_ADMIN_URL when set; else the server
+at 127.0.0.1:5432 when it answers; else, as `make demo` does, an embedded server (the
+stack's) of the session's own, started at the first test that needs one and stopped at
+the end. NIGHTSCORE_TEST_POSTGRES=embedded asks for that one even when 5432 answers."""
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -21,41 +28,111 @@ from sqlalchemy import create_engine, make_url, text
 
 from nightscore.config import Settings
 
-ADMIN_URL = os.environ.get(
-    "NIGHTSCORE_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+POSTGRES_CHOICES = ("auto", "embedded")
+# The session's embedded server, when it started one: its state folder.
+_embedded_root: Path | None = None
+
+
+@functools.cache
+def admin_url() -> str:
+    """The superuser URL of the suite's Postgres (see the module's docstring)."""
+    global _embedded_root
+    choice = os.environ.get("NIGHTSCORE_TEST_POSTGRES", "").strip() or "auto"
+    if choice not in POSTGRES_CHOICES:
+        raise ValueError(
+            f"NIGHTSCORE_TEST_POSTGRES={choice!r}: expected one of {', '.join(POSTGRES_CHOICES)}"
+        )
+    explicit = os.environ.get("NIGHTSCORE_TEST_ADMIN_URL", "").strip()
+    if choice == "auto" and explicit:
+        return explicit
+    from nightscore_dev.stack import postgres
+    from nightscore_dev.stack.paths import state_paths
+    from nightscore_dev.stack.ports import tcp_answers
+
+    if choice == "auto" and tcp_answers(*postgres.LOCAL_POSTGRES):
+        return DEFAULT_ADMIN_URL
+    # Not below pytest's temporary folder: as root the server runs as another account,
+    # which must traverse the folder's parents, and pytest makes its own 0700.
+    root = Path(tempfile.mkdtemp(prefix="nightscore-tests-pg-"))
+    try:
+        # Trusting, as CI's throwaway service container is: the suite connects its roles
+        # without passwords (and checks what a trusting server still refuses).
+        url = postgres.start_embedded_postgres(state_paths(root), trusting=True)
+    except BaseException:
+        postgres.stop_embedded_postgres(state_paths(root))
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    _embedded_root = root
+    return url
+
+
+def pytest_unconfigure(config):
+    """Stop the session's embedded server, if it started one, and remove its files."""
+    if _embedded_root is None:
+        return
+    from nightscore_dev.stack import postgres
+    from nightscore_dev.stack.paths import state_paths
+
+    postgres.stop_embedded_postgres(state_paths(_embedded_root))
+    shutil.rmtree(_embedded_root, ignore_errors=True)
+
+
+def __getattr__(name: str) -> str:
+    # `from conftest import ADMIN_URL` asks for the server only when a test module that
+    # needs one is imported: a run of unit tests starts no embedded server.
+    if name == "ADMIN_URL":
+        return admin_url()
+    raise AttributeError(name)
 
 
 def _admin_engine():
     return create_engine(
-        make_url(ADMIN_URL).set(drivername="postgresql+psycopg2"), isolation_level="AUTOCOMMIT"
+        make_url(admin_url()).set(drivername="postgresql+psycopg2"), isolation_level="AUTOCOMMIT"
     )
 
 
-def postgres_available() -> bool:
+def postgres_problem() -> str | None:
+    """Why the suite has no Postgres to use, or None when it has one."""
+    try:
+        url = admin_url()
+    except Exception as exc:
+        return f"no Postgres for the tests: {exc}"
     try:
         with _admin_engine().connect() as conn:
             conn.execute(text("SELECT 1"))
-        return True
-    except Exception:
-        return False
+    except Exception as exc:
+        return f"no Postgres at {url}: {str(exc).strip()}"
+    return None
+
+
+def postgres_available() -> bool:
+    return postgres_problem() is None
+
+
+def require_postgres() -> None:
+    """Fail the test, saying why, when the suite has no Postgres."""
+    problem = postgres_problem()
+    if problem is not None:
+        pytest.fail(f"{problem}\nStart one (see README) or set NIGHTSCORE_TEST_ADMIN_URL")
 
 
 def drop_database(name: str) -> None:
     """Drop the database, and the role the stack made to own it (MLflow's), if any."""
     from nightscore_dev.stack import drop_database as drop_with_role
 
-    drop_with_role(ADMIN_URL, name)
+    drop_with_role(admin_url(), name)
 
 
 def make_settings(tmp: Path, database: str) -> Settings:
-    host = make_url(ADMIN_URL)
+    admin = admin_url()
+    host = make_url(admin)
     url = f"postgresql://nightscore_etl@{host.host}:{host.port or 5432}/{database}"
     # Built from defaults, not from a developer's .env: tests must not, for instance,
     # set the password of the (cluster-wide) analyst role that the demo uses.
     return Settings(
         warehouse_url=url,
-        admin_url=ADMIN_URL,
+        admin_url=admin,
         landing_root=str(tmp / "landing"),
         data_docs_root=str(tmp / "data_docs"),
         alert_spool_root=str(tmp / "alert_spool"),
@@ -65,10 +142,7 @@ def make_settings(tmp: Path, database: str) -> Settings:
 @pytest.fixture(scope="session")
 def warehouse(tmp_path_factory) -> Settings:
     """A migrated warehouse (reference data loaded), shared by the session's tests."""
-    if not postgres_available():
-        pytest.fail(
-            f"no Postgres at {ADMIN_URL}: start it (see README) or set NIGHTSCORE_TEST_ADMIN_URL"
-        )
+    require_postgres()
     from nightscore.warehouse import upgrade
 
     name = f"nightscore_test_{uuid.uuid4().hex[:10]}"
@@ -106,10 +180,7 @@ def mlflow_server(tmp_path_factory) -> str:
     MLFLOW_TRACKING_PASSWORD are set in the environment for the session, as Airflow's
     tasks get them.
     """
-    if not postgres_available():
-        pytest.fail(
-            f"no Postgres at {ADMIN_URL}: start it (see README) or set NIGHTSCORE_TEST_ADMIN_URL"
-        )
+    require_postgres()
     from nightscore_dev import stack
 
     name = f"nightscore_test_mlflow_{uuid.uuid4().hex[:10]}"
@@ -118,7 +189,7 @@ def mlflow_server(tmp_path_factory) -> str:
     port = stack.free_port()
     uri = stack.mlflow_base_url(port)
     try:
-        pid, _ = stack.start_mlflow_server(paths, ADMIN_URL, port, database=name)
+        pid, _ = stack.start_mlflow_server(paths, admin_url(), port, database=name)
         try:
             stack.wait_until(
                 stack.mlflow_health_url(uri),
@@ -265,3 +336,12 @@ def history_warehouse(tmp_path_factory) -> Settings:
     yield settings
     engine_for(settings).dispose()
     drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def dagbag():
+    """The repository's DAG files, parsed once for the session: tests/dags reads them in
+    three modules, and none changes them."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags"))

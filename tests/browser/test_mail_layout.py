@@ -31,7 +31,7 @@ from nightscore.monitoring.report_model import (
 )
 from nightscore_dev.mailsink import html_with_inline_images
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PHONE, DESKTOP = 390, 1280
 MIN_TEXT_PX = 11 * 96 / 72  # 11 pt

@@ -24,6 +24,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+# Slow: an Airflow API server of its own (a sqlite database migrated first), and Chromium.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 CHROMIUM = "/usr/bin/chromium"

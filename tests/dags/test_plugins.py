@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+# Slow: a process of its own with Airflow's plugins manager and a `dag.test()` run.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = ROOT / "plugins"
 RUN_URL = "http://127.0.0.1:5000/#/experiments/1/runs/0123abcd"

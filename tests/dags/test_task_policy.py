@@ -5,20 +5,15 @@ report) and the sensors get longer timeouts of their own, all from settings."""
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
-DAGS = Path(__file__).resolve().parents[2] / "dags"
-
 
 @pytest.fixture(scope="module")
-def dagbag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(DAGS))
-    assert bag.import_errors == {}, bag.import_errors
-    return bag
+def dagbag(dagbag):
+    """The session's DagBag (tests/conftest.py), with every file imported."""
+    assert dagbag.import_errors == {}, dagbag.import_errors
+    return dagbag
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,8 @@ import pytest
 
 from nightscore_dev.cluster.network import can_build
 
-pytestmark = pytest.mark.e2e
+# Slow: the cluster of `make test-distributed` (13 min).
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 KEYS = {
     "worker_hosts_used",

@@ -14,7 +14,8 @@ from sqlalchemy import text
 
 from nightscore.warehouse.db import engine_for
 
-pytestmark = pytest.mark.e2e
+# Slow: DAG runs end to end.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 
 

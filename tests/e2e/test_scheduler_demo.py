@@ -16,18 +16,17 @@ from collections.abc import Iterator
 from datetime import date
 
 import pytest
+from conftest import admin_url as suite_admin_url
 from sqlalchemy import make_url
 
 from nightscore import config
 from nightscore_dev import demo
 from nightscore_dev import stack as local
 
-pytestmark = pytest.mark.e2e
+# Slow: the demo's stack and a night through the real scheduler.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SERVICE_DATE = date(2013, 2, 7)
-ADMIN_URL = os.environ.get(
-    "NIGHTSCORE_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 
 
 @pytest.fixture
@@ -39,9 +38,9 @@ def stack(tmp_path, monkeypatch) -> Iterator[local.Stack]:
     suffix = uuid.uuid4().hex[:8]
     airflow_db, warehouse_db = f"nightscore_e2e_airflow_{suffix}", f"nightscore_e2e_wh_{suffix}"
     mlflow_db = f"nightscore_e2e_mlflow_{suffix}"
-    # The same server as the rest of the suite (NIGHTSCORE_TEST_ADMIN_URL), never the demo's.
-    admin = make_url(ADMIN_URL)
-    monkeypatch.setenv("NIGHTSCORE_ADMIN_URL", ADMIN_URL)
+    # The same server as the rest of the suite (conftest's admin_url), never the demo's.
+    admin = make_url(suite_admin_url())
+    monkeypatch.setenv("NIGHTSCORE_ADMIN_URL", suite_admin_url())
     monkeypatch.setenv(
         "NIGHTSCORE_WAREHOUSE_URL",
         f"postgresql://nightscore_etl@{admin.host}:{admin.port or 5432}/{warehouse_db}",

@@ -19,7 +19,8 @@ from nightscore.warehouse.db import engine_for
 from nightscore_dev.mailsink import MailSink
 from nightscore_dev.stack import free_port
 
-pytestmark = pytest.mark.e2e
+# Slow: DAG runs end to end.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 
 DAG_FILE = '''

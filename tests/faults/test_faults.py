@@ -17,7 +17,8 @@ import pytest
 
 from nightscore_dev.faults.stack import can_run
 
-pytestmark = pytest.mark.e2e
+# Slow: the stack of `make test-faults` (11 min).
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 KEYS = {"faults", "survived", "rows_lost", "duplicates", "alerts_late"}
 

@@ -14,7 +14,8 @@ from nightscore.ingest import BatchRejected, ingest
 from nightscore.landing import Landing, replay_parts
 from nightscore.warehouse.db import engine_for
 
-pytestmark = pytest.mark.integration
+# Slow: an oversized batch parsed and refused after a day is loaded.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_an_oversized_batch_is_rejected_and_the_loaded_day_stays(warehouse):

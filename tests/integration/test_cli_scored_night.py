@@ -13,7 +13,7 @@ from nightscore import gate, training
 from nightscore.cli import main
 from nightscore.exit_codes import ExitCode
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 S = date(2013, 3, 10)
 CUTOFF = date(2013, 3, 4)

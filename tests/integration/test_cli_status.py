@@ -15,7 +15,7 @@ from nightscore.exit_codes import ExitCode
 from nightscore.landing import Landing, replay_parts
 from nightscore_dev.stack import free_port
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 D = date(2013, 10, 15)
 TO = "oncall@nightscore.example"

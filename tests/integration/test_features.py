@@ -21,7 +21,8 @@ from nightscore.features import (
 )
 from nightscore.warehouse.db import engine_for
 
-pytestmark = pytest.mark.integration
+# Slow: the session's 69 days of history (history_warehouse), seeded by its first test.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 S = date(2013, 3, 5)
 

@@ -14,7 +14,8 @@ from nightscore.ingest import BatchHeld, IngestError, ingest, load, ready_to_ing
 from nightscore.landing import Landing, replay_parts
 from nightscore.warehouse.db import engine_for
 
-pytestmark = pytest.mark.integration
+# Slow: whole nights validated and loaded, then held and applied.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def rows(settings, sql, **params):

@@ -24,6 +24,8 @@ from nightscore.landing import Landing, replay_parts
 from nightscore.warehouse.db import engine_for
 
 pytestmark = pytest.mark.integration
+# Marked slow: the tests that validate and load whole days, over about 3 s each on
+# 2 cores (`make test-fast` keeps the others).
 
 
 def land(settings, kind, day, parts=None):
@@ -52,6 +54,7 @@ def table_digest(settings, table, day):
     )
 
 
+@pytest.mark.slow
 def test_a_day_loads_whole_and_reruns_leave_identical_rows(warehouse):
     day = date(2013, 4, 2)
     land(warehouse, "schedule", day)
@@ -89,6 +92,7 @@ def test_a_day_loads_whole_and_reruns_leave_identical_rows(warehouse):
     )
 
 
+@pytest.mark.slow
 def test_a_corrected_batch_replaces_the_days_rows(warehouse):
     day = date(2013, 4, 9)
     land(warehouse, "schedule", day)
@@ -101,6 +105,7 @@ def test_a_corrected_batch_replaces_the_days_rows(warehouse):
     assert count == len(parts["flights"])
 
 
+@pytest.mark.slow
 def test_a_rejected_batch_is_recorded_alerted_and_loads_nothing(warehouse):
     day = date(2013, 2, 12)  # the real data has a 1048 mph wind reading at EWR that day
     land(warehouse, "schedule", day)
@@ -149,6 +154,7 @@ def test_a_rejected_batch_is_recorded_alerted_and_loads_nothing(warehouse):
         ingest("outcomes", day, settings=warehouse)
 
 
+@pytest.mark.slow
 def test_files_changed_after_validation_are_not_loaded(warehouse):
     day = date(2013, 4, 16)
     paths = land(warehouse, "schedule", day)
@@ -180,6 +186,7 @@ def test_a_batch_that_has_not_landed_is_reported_missing(warehouse):
         validate("schedule", date(2013, 8, 30), settings=warehouse)
 
 
+@pytest.mark.slow
 def test_load_history_bootstraps_a_range_and_reports_progress(warehouse):
     lines = []
     result = load_history(
@@ -223,6 +230,7 @@ def test_cli_ingest_rejection_exits_non_zero_with_the_summary(cli_env, capsys, t
     assert "REJECTED" in err and "carrier" in err and "ZZ" in err
 
 
+@pytest.mark.slow
 def test_a_schedule_that_drops_flights_with_outcomes_is_refused_whole(warehouse):
     day = date(2013, 4, 30)
     land(warehouse, "schedule", day)
@@ -268,6 +276,7 @@ def test_a_missing_batch_alert_says_what_was_missing(warehouse):
     assert "waited in vain for its schedule" in subjects["2013-09-04"]
 
 
+@pytest.mark.slow
 def test_warnings_are_recorded_and_alerted_but_the_batch_loads(warehouse):
     # Two weeks of history make the trailing average; then a day with half its flights.
     load_history(

@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-pytestmark = pytest.mark.integration
+# Slow: the session's MLflow server (started by its first test), and Chromium.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CHROMIUM = "/usr/bin/chromium"
 SEARCH = "/api/2.0/mlflow/experiments/search?max_results=1"

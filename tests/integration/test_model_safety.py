@@ -26,7 +26,8 @@ from nightscore.features import build_features
 from nightscore.model_files import UnsafeModelError
 from nightscore.warehouse.db import engine_for
 
-pytestmark = pytest.mark.integration
+# Slow: a model trained first, on the session's history and MLflow server.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 S = date(2013, 3, 6)
 CUTOFF = date(2013, 3, 4)

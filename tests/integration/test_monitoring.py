@@ -20,7 +20,8 @@ from nightscore.warehouse.db import engine_for
 from nightscore_dev.mailsink import MailSink
 from nightscore_dev.stack import free_port
 
-pytestmark = pytest.mark.integration
+# Slow: a champion trained and three nights scored first.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CUTOFF = date(2013, 3, 4)
 DAYS = (date(2013, 3, 7), date(2013, 3, 8), date(2013, 3, 9))

@@ -43,7 +43,8 @@ from nightscore_dev.stack.roles import (
     role_password,
 )
 
-pytestmark = pytest.mark.integration
+# Slow: an embedded Postgres of its own, Airflow's and MLflow's databases.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # Small limits, so that the tests wait seconds: the defaults are 60 s and 10 sessions.
 STATEMENT_TIMEOUT_S = 1

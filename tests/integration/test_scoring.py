@@ -16,7 +16,8 @@ from nightscore import gate, registry, scoring, training
 from nightscore.features import FEATURES
 from nightscore.warehouse.db import engine_for
 
-pytestmark = pytest.mark.integration
+# Slow: a champion trained first, on the session's history and MLflow server.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 S = date(2013, 3, 6)
 CUTOFF = date(2013, 3, 4)

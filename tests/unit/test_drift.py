@@ -17,6 +17,10 @@ from nightscore.features import FEATURES, NUMERIC_FEATURES
 from nightscore.monitoring import drift, drift_fast
 from nightscore.monitoring.drift_methods import DriftResult
 
+# Evidently's report on 5,000-row frames (the module's `production`): 24 s of CPU,
+# 31 s for the module (2 cores, `--durations`); `make test-fast` leaves it out.
+pytestmark = pytest.mark.slow
+
 CARRIERS = ["UA", "B6", "EV", "DL", "AA", "MQ", "US", "9E", "WN", "VX"]
 DESTS = [f"D{i:02d}" for i in range(20)]
 SHIFTED = {"temp", "carrier", "distance"}

@@ -103,6 +103,8 @@ def answering_server() -> Iterator:
 # --- infrastructure: real clients at a closed port --------------------------------------
 
 
+# 3.6 s of CPU
+@pytest.mark.slow
 def test_mlflow_client_at_a_closed_port_is_mlflow_unavailable(quick_mlflow):
     from mlflow import MlflowClient
 

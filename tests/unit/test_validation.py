@@ -87,6 +87,8 @@ def test_a_clean_schedule_batch_passes_with_typed_frames(tmp_path, reference):
     assert weather["wind_gust"].isna().any()  # empty measurements stay empty
 
 
+# 2.2 s of CPU
+@pytest.mark.slow
 def test_a_clean_outcomes_batch_passes(tmp_path, reference):
     paths = land(tmp_path, "outcomes")
     ref = ReferenceData(reference.carriers, reference.airports, scheduled_keys(CLEAN_DAY))

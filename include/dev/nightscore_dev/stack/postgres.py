@@ -173,15 +173,21 @@ def embedded_postgres_port(paths: StatePaths) -> int | None:
     return int(lines[3])
 
 
-def start_embedded_postgres(paths: StatePaths) -> str:
-    """Start (after initdb, the first time) the embedded server; return its admin URL."""
+def start_embedded_postgres(paths: StatePaths, *, trusting: bool = False) -> str:
+    """Start (after initdb, the first time) the embedded server; return its admin URL.
+
+    `trusting`: every connection from 127.0.0.1 is trusted, with no password, as on the
+    test suite's server (CI's throwaway service container): for a throwaway server of a
+    test session only, in a data folder of its own (a folder made with passwords keeps
+    them).
+    """
     password = role_password(paths, SUPERUSER)
     port = embedded_postgres_port(paths)
     if port is not None:
         print(f"  postgres: embedded server already running on port {port}")
         return _embedded_url(port, password)
     user = _pg_user()
-    _init_embedded(paths, user, password)
+    _init_embedded(paths, user, password, auth="trust" if trusting else "scram-sha-256")
     port = _embedded_port(paths)
     log = paths.log("postgres")
     log.touch()
@@ -196,6 +202,8 @@ def start_embedded_postgres(paths: StatePaths) -> str:
     (paths.run / "postgres.port").write_text(f"{port}\n")
     print(f"  postgres: started an embedded server on port {port} (data in {paths.pg_data})")
     url = _embedded_url(port, password)
+    if trusting:
+        return url
     _require_passwords(paths, url, password, user)
     protect_server(url)
     return url
@@ -229,8 +237,10 @@ def _require_passwords(paths: StatePaths, url: str, password: str, user: str | N
     print("  postgres: the embedded server now asks for passwords (scram-sha-256)")
 
 
-def _init_embedded(paths: StatePaths, user: str | None, password: str) -> None:
-    """initdb, once: the superuser `postgres` with `password`, scram-sha-256 for everyone."""
+def _init_embedded(
+    paths: StatePaths, user: str | None, password: str, auth: str = "scram-sha-256"
+) -> None:
+    """initdb, once: the superuser `postgres` with `password`, `auth` for everyone."""
     if (paths.pg_data / "PG_VERSION").exists():
         return
     paths.pg_data.mkdir(parents=True, exist_ok=True)
@@ -250,7 +260,7 @@ def _init_embedded(paths: StatePaths, user: str | None, password: str) -> None:
                 _pg_bin("initdb"),
                 "-D",
                 str(paths.pg_data),
-                "--auth=scram-sha-256",
+                f"--auth={auth}",
                 f"--pwfile={pwfile.name}",
                 "--encoding=utf8",
                 "-U",
