@@ -99,7 +99,11 @@ class LoadedModel:
             feature_types=feature_types(),
             enable_categorical=True,
         )
-        return self.model.predict(matrix, pred_contribs=True, iteration_range=self.iteration_range)
+        contributions = self.model.predict(
+            matrix, pred_contribs=True, iteration_range=self.iteration_range
+        )
+        # XGBoost gives shape (0,) for no rows: the empty chunk of a night with no flights.
+        return contributions.reshape(len(frame), len(FEATURES) + 1)
 
     def _input(self, frame: pd.DataFrame) -> pd.DataFrame:
         missing = [c for c in self.features if c not in frame.columns]

@@ -46,6 +46,11 @@ def test_a_feature_that_did_not_move_the_score_is_no_reason():
     assert np.isnan(effects[0, 1:]).all()
 
 
+def test_no_rows_give_no_reasons():
+    names, effects = top_reasons(np.zeros((0, len(NAMES) + 1), dtype="float32"), NAMES)
+    assert names.shape == effects.shape == (0, TOP)
+
+
 def test_contributions_that_do_not_fit_the_features_are_refused():
     with pytest.raises(ValueError, match="do not fit 5 features plus the bias"):
         top_reasons(np.zeros((2, 5)), NAMES)
