@@ -14,9 +14,12 @@ is per path:
   predictions table.
 
 All three run the same query (unordered, as scoring needs no order) with the same planner
-settings, so what differs is the data path. The model is a small XGBoost model fitted here
+settings, so what differs is the data path. With reasons (the default), nightscore and the
+naive path also compute each flight's exact TreeSHAP contributions and keep its three
+strongest drivers, and the floor's prediction rows carry three reasons too;
+`--no-reasons` measures the same without them, so two runs give the cost of reasons. The model is a small XGBoost model fitted here
 on the seeded history, wrapped as a `model.LoadedModel`: no MLflow server is needed.
-Run with `make bench-scoring` (`ARGS="--rows 5000000 --skip-naive"`). The last line is JSON.
+Run with `make bench-scoring` (`ARGS="--rows 5000000 --skip-naive"`, `ARGS="--no-reasons"`). The last line is JSON.
 """
 
 from __future__ import annotations
@@ -223,6 +226,7 @@ def fit(settings: Any, path: Path) -> dict[str, Any]:
     """Fit a small model on the seeded history (one Optuna trial), pickle it as a LoadedModel."""
     from nightscore.features import FEATURES, build_features, labelled
     from nightscore.model import LoadedModel
+    from nightscore.model_files import iteration_range
     from nightscore.scoring import check_signature
     from nightscore.training import fit_model
     from nightscore.warehouse.db import engine_for
@@ -233,15 +237,17 @@ def fit(settings: Any, path: Path) -> dict[str, Any]:
     trained = fit_model(
         frame, validation_days=VALIDATION_DAYS, trials=1, timeout_s=600, progress=say
     )
+    booster = trained.model.get_booster()  # what scoring holds: the trees, not the wrapper
     model = LoadedModel(
         name=MODEL_NAME,
         version=1,
         run_id="in-process-no-mlflow",
-        model=trained.model,
+        model=booster,
         encoding=trained.encoding,
         threshold=trained.threshold,
         features=list(FEATURES),
         signature_inputs=list(FEATURES),
+        iteration_range=iteration_range(booster),
     )
     check_signature(model)
     path.write_bytes(pickle.dumps(model))
@@ -299,6 +305,7 @@ def _throttled() -> Any:
 def run_nightscore(settings: Any, spec: dict[str, Any], model: Any) -> dict[str, Any]:
     from nightscore import scoring
 
+    settings = settings.replace(scoring_reasons=spec["reasons"])
     result = scoring.score(
         NIGHT, settings, model=model, chunk_rows=spec["chunk_rows"], progress=_throttled()
     )
@@ -311,10 +318,12 @@ def run_naive(settings: Any, spec: dict[str, Any], model: Any) -> dict[str, Any]
     from sqlalchemy import text
 
     from nightscore.features import PLANNER_SETTINGS, feature_params, feature_sql, typed_features
+    from nightscore.reasons import REASON_COLUMNS
     from nightscore.scoring import PREDICTION_COLUMNS, run_columns, scores_frame
     from nightscore.warehouse.db import engine_for
 
     engine = engine_for(settings)
+    columns = [*PREDICTION_COLUMNS, *(REASON_COLUMNS if spec["reasons"] else ())]
     phases, started = {}, time.perf_counter()
     with engine.begin() as conn:
         for statement in PLANNER_SETTINGS:  # the same plan as the other paths
@@ -328,11 +337,11 @@ def run_naive(settings: Any, spec: dict[str, Any], model: Any) -> dict[str, Any]
     run = run_columns(
         model, scoring_run_id=0, scored_at=datetime.now().astimezone(), airflow_run_id=None
     )
-    predictions = scores_frame(frame, model).assign(**run)
+    predictions = scores_frame(frame, model, spec["reasons"]).assign(**run)
     phases["predict"] = time.perf_counter() - mark
     say(f"  predict: {phases['predict']:.1f} s")
     mark = time.perf_counter()
-    predictions[list(PREDICTION_COLUMNS)].to_sql(
+    predictions[columns].to_sql(
         "naive_predictions", engine, schema=SCRATCH, if_exists="replace", index=False
     )
     phases["to_sql"] = time.perf_counter() - mark
@@ -343,24 +352,32 @@ def run_naive(settings: Any, spec: dict[str, Any], model: Any) -> dict[str, Any]
 FLOOR_ROWS = f"""
 COPY (
     SELECT service_date, carrier, flight, origin, '{MODEL_NAME}', 1, 'in-process-no-mlflow',
-           s, s >= 0.3, 0.3, now(), NULL, 0
+           s, s >= 0.3, 0.3, now(), NULL, 0{{reasons}}
     FROM (SELECT *, random()::real AS s FROM core.flights WHERE service_date = '{NIGHT}') f
 ) TO STDOUT WITH (FORMAT csv)
 """
+# Three reasons as wide as real ones: feature names of typical length, random effects.
+FLOOR_REASONS = (
+    ", 'hist_route_hour_rate', s - 0.5, 'precip_before_departure', (s - 0.5) / 2, "
+    "'origin_hour_departures', (s - 0.5) / 3"
+)
 
 
 def run_floor(settings: Any, spec: dict[str, Any], model: Any) -> dict[str, Any]:
     from nightscore.features import PLANNER_SETTINGS, feature_params, feature_sql
+    from nightscore.reasons import REASON_COLUMNS
     from nightscore.scoring import PREDICTION_COLUMNS
     from nightscore.warehouse.db import engine_for
     from nightscore.warehouse.io import bind, cursor
 
     engine = engine_for(settings)
-    columns = ", ".join(PREDICTION_COLUMNS)
+    reasons = spec["reasons"]
+    columns = ", ".join([*PREDICTION_COLUMNS, *(REASON_COLUMNS if reasons else ())])
     with tempfile.TemporaryFile(mode="w+b") as rows_file:
         # Not timed: N prediction rows, written by Postgres, ready for the COPY in.
         with engine.begin() as conn:
-            cursor(conn).copy_expert(FLOOR_ROWS, rows_file)
+            made = FLOOR_ROWS.format(reasons=FLOOR_REASONS if reasons else "")
+            cursor(conn).copy_expert(made, rows_file)
         rows_file.seek(0)
         phases, started = {}, time.perf_counter()
         with engine.begin() as conn, open(os.devnull, "wb") as sink:
@@ -418,8 +435,9 @@ def measure(path: str, spec_file: Path) -> dict[str, Any]:
 # --- checks and the report -------------------------------------------------------------------
 
 
-def check(settings: Any, rows: int, results: dict[str, dict[str, Any]]) -> None:
-    """Every path handled all rows; nightscore and naive wrote the same scores."""
+def check(settings: Any, rows: int, results: dict[str, dict[str, Any]], reasons: bool) -> None:
+    """Every path handled all rows; nightscore and naive wrote the same scores; with
+    reasons, nightscore stored a strongest reason on every row."""
     from sqlalchemy import text
 
     from nightscore.warehouse.db import engine_for
@@ -431,6 +449,15 @@ def check(settings: Any, rows: int, results: dict[str, dict[str, Any]]) -> None:
             ),
             {"d": NIGHT, "m": MODEL_NAME},
         ).scalar_one()
+        explained = conn.execute(
+            text(
+                "SELECT count(reason_1_feature) FROM scoring.predictions "
+                "WHERE service_date = :d AND model_name = :m"
+            ),
+            {"d": NIGHT, "m": MODEL_NAME},
+        ).scalar_one()
+        if explained != (scored if reasons else 0):
+            raise SystemExit(f"{explained:,} of {scored:,} predictions have reasons")
         found = {"nightscore": scored}
         if "naive" in results:
             found["naive"], diff = conn.execute(
@@ -455,7 +482,9 @@ def check(settings: Any, rows: int, results: dict[str, dict[str, Any]]) -> None:
 
 
 def report(rows: int, results: dict[str, dict[str, Any]], extra: dict[str, Any]) -> None:
-    print(f"\n{'path':<30}{'seconds':>10}{'rows/s':>12}{'peak RSS MB':>14}{'after imports':>16}")
+    reasons = "with" if extra["reasons"] else "without"
+    print(f"\n{rows:,} flights, scored {reasons} reasons (three per flight, exact TreeSHAP)")
+    print(f"{'path':<30}{'seconds':>10}{'rows/s':>12}{'peak RSS MB':>14}{'after imports':>16}")
     for path in ("nightscore", "naive", "floor"):
         if path not in results:
             print(f"{LABELS[path]:<30}{'skipped':>10}")
@@ -511,6 +540,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="flights in the night")
     parser.add_argument("--chunk-rows", type=int, default=None, help="scoring.score's chunk size")
     parser.add_argument("--skip-naive", action="store_true", help="do not time the naive path")
+    parser.add_argument(
+        "--no-reasons", action="store_true", help="score without each flight's three reasons"
+    )
     parser.add_argument("--reuse", action="store_true", help="reuse the database if it exists")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument(
@@ -547,6 +579,7 @@ def main(argv: list[str] | None = None) -> None:
                         "warehouse_url": args.warehouse_url,
                         "admin_url": args.admin_url,
                         "chunk_rows": chunk_rows,
+                        "reasons": not args.no_reasons,
                         "model": str(Path(tmp) / "model.pickle"),
                     }
                 )
@@ -559,7 +592,7 @@ def main(argv: list[str] | None = None) -> None:
                 reset(settings, path)
                 results[path] = measure(path, spec)
             load_after = os.getloadavg()[0]
-            check(settings, args.rows, results)
+            check(settings, args.rows, results, not args.no_reasons)
         finally:
             if not args.keep:
                 say(f"\ndropping {_database(settings)} (pass --keep to keep it)")
@@ -569,6 +602,7 @@ def main(argv: list[str] | None = None) -> None:
         results,
         {
             "chunk_rows": chunk_rows,
+            "reasons": not args.no_reasons,
             "real_flights_replicated": real,
             **model_info,
             "load_avg_before": round(load_before, 2),

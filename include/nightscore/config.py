@@ -326,6 +326,10 @@ class Settings(BaseModel):
     scoring_partitions: int = Field(
         1, description="Split a night into this many partitions, scored by mapped tasks."
     )
+    # Exact TreeSHAP costs far more CPU than the scores themselves (docs/benchmarks.md).
+    scoring_reasons: bool = Field(
+        True, description="Store each prediction's three strongest drivers (TreeSHAP)."
+    )
 
     @field_validator("alert_email_to", "report_email_to", mode="before")
     @classmethod

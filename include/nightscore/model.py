@@ -83,11 +83,32 @@ class LoadedModel:
     iteration_range: tuple[int, int] = (0, 0)
 
     def predict(self, frame: pd.DataFrame) -> Any:
+        return self.model.inplace_predict(self._input(frame), iteration_range=self.iteration_range)
+
+    def contributions(self, frame: pd.DataFrame) -> np.ndarray:
+        """Exact TreeSHAP contributions (XGBoost's `pred_contribs`), in log-odds: one
+        column per feature, in FEATURES order, then the bias. Each row adds up to the
+        model's margin, the log-odds of its score; the trees are those `predict` uses."""
+        import xgboost
+
+        from nightscore.features import feature_types
+
+        matrix = xgboost.DMatrix(
+            self._input(frame),
+            feature_names=list(FEATURES),
+            feature_types=feature_types(),
+            enable_categorical=True,
+        )
+        contributions = self.model.predict(
+            matrix, pred_contribs=True, iteration_range=self.iteration_range
+        )
+        # XGBoost gives shape (0,) for no rows: the empty chunk of a night with no flights.
+        return contributions.reshape(len(frame), len(FEATURES) + 1)
+
+    def _input(self, frame: pd.DataFrame) -> pd.DataFrame:
         missing = [c for c in self.features if c not in frame.columns]
         if missing:
             raise ModelInputError(
                 f"{self.name} v{self.version} needs features the frame lacks: " + ", ".join(missing)
             )
-        return self.model.inplace_predict(
-            self.encoding.model_input(frame), iteration_range=self.iteration_range
-        )
+        return self.encoding.model_input(frame)

@@ -15,6 +15,9 @@ The data path is built for large nights with bounded memory:
 A night can also be split into K partitions scored by mapped Airflow tasks: `plan`
 records the run and pins the model version, each `score_partition` writes its share to
 `scoring.staged_predictions`, and `publish` moves the run's rows in one transaction.
+
+Each prediction keeps its three strongest drivers, from the model's exact TreeSHAP
+contributions (`nightscore.reasons`); `NIGHTSCORE_SCORING_REASONS=false` skips them.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from nightscore.features import (
     feature_sql,
     typed_features,
 )
+from nightscore.reasons import REASON_COLUMNS, TOP, sync_words, top_reasons
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -222,12 +226,18 @@ def run_columns(
     }
 
 
-def scores_frame(features: pd.DataFrame, model: LoadedModel) -> pd.DataFrame:
-    """The prediction columns that vary by flight: its key, score and label."""
+def scores_frame(features: pd.DataFrame, model: LoadedModel, reasons: bool = True) -> pd.DataFrame:
+    """The prediction columns that vary by flight: its key, score and label, and with
+    `reasons` its three strongest drivers (`nightscore.reasons`)."""
     scores = model.predict(features)
     frame = features[list(KEY_COLUMNS)].copy()
     frame["score"] = scores.astype("float32")
     frame["label"] = scores >= model.threshold
+    if reasons:
+        names, effects = top_reasons(model.contributions(features), list(FEATURES))
+        for rank in range(TOP):
+            frame[f"reason_{rank + 1}_feature"] = names[:, rank]
+            frame[f"reason_{rank + 1}_effect"] = effects[:, rank]
     return frame
 
 
@@ -249,6 +259,7 @@ def _score_into(
     model: LoadedModel,
     run: dict[str, Any],
     *,
+    reasons: bool = True,
     part: int = 0,
     parts: int = 1,
     chunk_rows: int = CHUNK_ROWS,
@@ -267,7 +278,8 @@ def _score_into(
     from nightscore.warehouse.stream import Feed
 
     tail = _run_tail(run)
-    columns = ", ".join(ident(c) for c in [*KEY_COLUMNS, "score", "label", *run])
+    flight_columns = [*KEY_COLUMNS, "score", "label", *(REASON_COLUMNS if reasons else ())]
+    columns = ", ".join(ident(c) for c in [*flight_columns, *run])
     feed = Feed()
     failures: list[BaseException] = []
 
@@ -290,7 +302,7 @@ def _score_into(
             for chunk in chunks:
                 if writer.ident is None:
                     writer.start()  # once the chunks have started: `conn` is the COPY's now
-                scores = scores_frame(chunk, model)
+                scores = scores_frame(chunk, model, reasons)
                 # The CSV has str(date): made once per date, not by to_csv once per row.
                 dates = scores["service_date"]
                 scores["service_date"] = dates.map({d: str(d) for d in dates.unique()})
@@ -376,6 +388,15 @@ def _register_run(settings: Settings, service_date, model, parts, airflow_run_id
         return _start_run(conn, service_date, model, parts, airflow_run_id)
 
 
+def _sync_words(settings: Settings) -> None:
+    """The words the analytics view shows for each reason, current before any row needs them."""
+    from nightscore.warehouse.db import engine_for
+
+    if settings.scoring_reasons:
+        with engine_for(settings).begin() as conn:
+            sync_words(conn)
+
+
 def _alert(settings: Settings, service_date: date, reason: str, error: str) -> None:
     from nightscore.monitoring.outbox import raise_alert
     from nightscore.warehouse.db import engine_for
@@ -414,6 +435,7 @@ def score(
             _alert(settings, service_date, "no_usable_champion", str(exc))
             raise
     engine = engine_for(settings)
+    _sync_words(settings)
     run_id = _register_run(settings, service_date, model, 1, airflow_run_id)
     started = time.monotonic()
     run = run_columns(
@@ -432,6 +454,7 @@ def score(
                 service_date,
                 model,
                 run,
+                reasons=settings.scoring_reasons,
                 chunk_rows=chunk_rows,
                 progress=progress,
             )
@@ -462,6 +485,7 @@ def plan(
     except ScoringError as exc:
         _alert(settings, service_date, "no_usable_champion", str(exc))
         raise
+    _sync_words(settings)
     run_id = _register_run(settings, service_date, model, parts, airflow_run_id)
     return {
         "scoring_run_id": run_id,
@@ -503,6 +527,7 @@ def score_partition(
             service_date,
             model,
             run,
+            reasons=settings.scoring_reasons,
             part=part,
             parts=planned["parts"],
             chunk_rows=chunk_rows,
