@@ -36,8 +36,10 @@ The plugin also adds to the UI's navigation bar "Reports" (the index, shown insi
 and to its *Browse* menu "MLflow" (``mlflow_link_base``) and "Evidently"
 (``public_evidently_url``, only when set). "Mail" (``links.mail_url``) is a top-level item
 showing ``/nightscore/mail`` inside the UI when ``mail_dir`` is set, else a *Browse* item
-to ``public_mail_url`` (Mailpit in docker compose); no item when neither is set. Plugins load in every Airflow process, so
-Airflow's API modules are imported only when a request comes.
+to ``public_mail_url`` (Mailpit in docker compose); no item when neither is set.
+
+Plugins load in every Airflow process, so Airflow's API modules are imported only when a
+request comes.
 """
 
 from __future__ import annotations
