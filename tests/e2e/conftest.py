@@ -4,8 +4,7 @@ with one service date replayed through the real scheduler (`replayed`).
 
 The stack is isolated from `make demo`: its own state folder, API port, log-server
 ports and databases (dropped at the end). Everything it starts is stopped, even when a
-test fails. Both tests/e2e/test_scheduler_demo.py (what the run wrote) and
-tests/e2e/test_airflow_ui.py (the UI in a browser) use the same run.
+test fails. Every test of tests/e2e that asks for `replayed` uses the same run.
 """
 
 from __future__ import annotations
