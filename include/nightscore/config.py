@@ -126,7 +126,12 @@ STORE_AREAS = {
     "evidently_workspace": "evidently",
     "alert_spool_root": "alert_spool",
 }
-_PUBLIC_URL_FIELDS = ("public_airflow_url", "public_mlflow_url", "public_evidently_url")
+_PUBLIC_URL_FIELDS = (
+    "public_airflow_url",
+    "public_mlflow_url",
+    "public_evidently_url",
+    "public_mail_url",
+)
 
 # Fields whose value can carry a password: masked in repr, str and JSON.
 _URL_FIELDS = ("warehouse_url", "admin_url")
@@ -293,6 +298,23 @@ class Settings(BaseModel):
         description='The Evidently UI as a browser reaches it. Development: "" means no '
         "link to it.",
     )
+    public_mail_url: str = Field(
+        "",
+        description="The web inbox of the mail nightscore sends (Mailpit in docker compose), "
+        'as a browser reaches it. Development: "" means the mail_dir page, or no link.',
+    )
+    owner_link: str = Field(
+        "",
+        description="Where the DAG owner `nightscore` links to in the Airflow UI: the team's "
+        'runbook (http(s)://...) or a mailto: address. "" means a mail to alert_email_to, '
+        "else the list of nightscore's DAGs, whose docs are the runbook.",
+    )
+    mail_dir: str = Field(
+        "",
+        description="A local folder of mail as .eml + .html files (the local stack's SMTP "
+        "sink) that the Airflow API server shows, behind its login, at /nightscore/mail. "
+        'Development only; "" means none.',
+    )
     # --- MLflow and training ---
     mlflow_tracking_uri: str = Field(
         "http://127.0.0.1:5000", description="The tracking server (runs, artifacts, registry)."
@@ -362,6 +384,14 @@ class Settings(BaseModel):
         value = value.strip().rstrip("/")
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// address a browser opens")
+        return value
+
+    @field_validator("owner_link")
+    @classmethod
+    def _owner_link(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("http://", "https://", "mailto:")):
+            raise ValueError("expected an http(s):// address or a mailto: address")
         return value
 
     @model_validator(mode="after")

@@ -33,8 +33,11 @@ def notify_failure(context: Any) -> None:
 # Retries are for what may come back (an unavailable component, an unknown error): the
 # pause doubles from retry_delay_s up to max_retry_delay_s. A data error is never retried
 # (`run_step`). Every task has an execution timeout; the long ones set their own.
+OWNER = "nightscore"
+# Every DAG's `owner_links`: the owner's name in the UI links to the team (runbook or mail).
+OWNER_LINKS = {OWNER: links.owner_url(SETTINGS)}
 DEFAULT_ARGS: dict[str, Any] = {
-    "owner": "nightscore",
+    "owner": OWNER,
     "retries": SETTINGS.retries,
     "retry_delay": timedelta(seconds=SETTINGS.retry_delay_s),
     # Airflow 3 reads this as the multiplier of the pause: 2 doubles it after each try.
@@ -53,6 +56,12 @@ END_DATE = (
     if SETTINGS.schedule_end
     else None
 )
+
+
+def task_doc(does: str, *, reads: str, writes: str, fails: str) -> str:
+    """A task's `doc_md`, shown on its page in the Airflow UI: what it does, what it reads
+    and writes, what to do when it fails (a policy test checks every task has one)."""
+    return f"{does}\n\n**Reads** {reads} · **writes** {writes}\n\n**When it fails** {fails}"
 
 
 def service_date_param() -> Param:
@@ -122,7 +131,21 @@ def ingestion_tasks(kind: BatchKind, resolve: Callable[[datetime | None, Any], d
     Returns the load task's output (the loaded batch's id).
     """
 
-    @task(task_id="resolve_service_date", retries=0)
+    folder = "schedules" if kind == "schedule" else "outcomes"
+    tables = ", ".join(f"`core.{name}`" for name in _parts(kind))
+
+    @task(
+        task_id="resolve_service_date",
+        retries=0,
+        doc_md=task_doc(
+            "The service date S this run is for: from the logical date by the DAG's calendar "
+            "rule, or the `service_date` param of a manual run.",
+            reads="the run's logical date and params",
+            writes="nothing (S as its XCom)",
+            fails="a manual run without `service_date`, or with a date that is not "
+            'YYYY-MM-DD: trigger it again with `{"service_date": "2013-02-07"}`.',
+        ),
+    )
     def resolve_service_date(**context) -> str:
         day = run_step(
             lambda: resolve(context.get("logical_date"), context["params"].get("service_date"))
@@ -143,6 +166,21 @@ def ingestion_tasks(kind: BatchKind, resolve: Callable[[datetime | None, Any], d
         retries=0,
         execution_timeout=SENSOR_EXECUTION_TIMEOUT,
         on_failure_callback=[_missing, notify_failure],
+        doc_md=task_doc(
+            f"Waits for S's {kind} batch to be complete in the landing zone (its `_SUCCESS` "
+            "marker)"
+            + (
+                ", and for S's schedule batch to be loaded or rejected."
+                if kind == "outcomes"
+                else "."
+            )
+            + " A landing zone that cannot be read is looked at again at the next poke.",
+            reads=f"`{{landing}}/{folder}/service_date=S/`"
+            + (", `ops.batches`" if kind == "outcomes" else ""),
+            writes="`ops.batches` and an alert when it gives up",
+            fails="timed out after `NIGHTSCORE_SENSOR_TIMEOUT_S`: the batch never landed "
+            "(the alert says what is missing). Land it, then clear this task.",
+        ),
     )
     def wait_for_batch(service_date: str) -> PokeReturnValue:
         """Done when the batch is complete in the landing zone (and, for outcomes, its
@@ -158,7 +196,19 @@ def ingestion_tasks(kind: BatchKind, resolve: Callable[[datetime | None, Any], d
             ready = False
         return PokeReturnValue(is_done=ready)
 
-    @task(task_id=f"validate_{kind}_batch")
+    @task(
+        task_id=f"validate_{kind}_batch",
+        doc_md=task_doc(
+            f"Validates S's {kind} batch with Great Expectations; a batch that fails a "
+            "critical expectation is rejected whole, and nothing of it is loaded.",
+            reads=f"`{{landing}}/{folder}/service_date=S/`, `core.*` (what S already holds)",
+            writes="`ops.batches` (status, summary), the Data Docs, an alert when rejected",
+            fails="*rejected*: the log and the alert list the failed expectations with "
+            "example values and link the Data Docs; fix the data upstream, then clear the "
+            "run. *held*: the batch would replace S's rows with far fewer; land the full "
+            'batch, or trigger with `{"service_date": "S", "apply_held": true}`.',
+        ),
+    )
     def validate_batch(service_date: str, **context) -> int:
         from nightscore.ingest import validate
 
@@ -179,7 +229,20 @@ def ingestion_tasks(kind: BatchKind, resolve: Callable[[datetime | None, Any], d
 
     outlets = [core_asset(f"core.{name}") for name in _parts(kind)]
 
-    @task(task_id=f"load_{kind}_batch", outlets=outlets)
+    @task(
+        task_id=f"load_{kind}_batch",
+        outlets=outlets,
+        doc_md=task_doc(
+            f"Loads the validated batch into {tables}, replacing S's rows in one "
+            "transaction, and publishes their Assets.",
+            reads="the validated batch files, `ops.batches`",
+            writes=f"{tables}, `ops.batches` (status loaded)",
+            fails="the files changed after validation, or a newer batch was validated: "
+            f"clear `validate_{kind}_batch` and what follows. An unreachable warehouse is "
+            "retried with backoff. Re-running is safe: S's rows are replaced, never "
+            "duplicated.",
+        ),
+    )
     def load_batch(service_date: str, batch_id: int) -> int:
         from nightscore.ingest import load
 
@@ -207,7 +270,19 @@ def scoring_tasks(after: Any) -> Any:
     as the workers have it, whatever the DAG processor's environment says.
     """
 
-    @task(task_id="plan_scoring")
+    @task(
+        task_id="plan_scoring",
+        doc_md=task_doc(
+            "Pins the model with the registry alias `champion` for every partition, checks "
+            "its signature against the feature builder, and records the scoring run. Its "
+            "*Extra Links* open the pinned model version in MLflow.",
+            reads="the MLflow registry",
+            writes="`scoring.runs`; an alert when there is no usable champion",
+            fails="no `champion` or a signature that does not match the features: run the "
+            "`retrain` DAG, then clear this task. MLflow unreachable: retried; check the "
+            "MLflow server.",
+        ),
+    )
     def plan_scoring(**context) -> list[dict]:
         from nightscore import scoring
 
@@ -221,9 +296,24 @@ def scoring_tasks(after: Any) -> Any:
             f"scoring {day} with {SETTINGS.model_name} v{planned['model_version']} in "
             f"{planned['parts']} partition(s); scoring run {planned['scoring_run_id']}"
         )
+        # Shown as the "MLflow model" link (plugins/nightscore_mlflow_links.py).
+        model_url = links.mlflow_model_url(SETTINGS, SETTINGS.model_name, planned["model_version"])
+        context["ti"].xcom_push(key="mlflow_model_url", value=model_url)
         return [{"planned": planned, "part": part} for part in range(planned["parts"])]
 
-    @task(task_id="score_partition", map_index_template="{{ partition }}")
+    @task(
+        task_id="score_partition",
+        map_index_template="{{ partition }}",
+        doc_md=task_doc(
+            "Builds the features of its share of S's flights in the warehouse and scores "
+            "them with the pinned model in chunks (one mapped copy per partition, "
+            "`NIGHTSCORE_SCORING_PARTITIONS`).",
+            reads="`core.flights`, `core.weather`, `core.outcomes` (up to S-2), the model",
+            writes="`scoring.staged_predictions` (its partition's rows, replaced)",
+            fails="a feature or model input error (no retry; the log names the column) or "
+            "an unavailable warehouse or MLflow (retried). Clearing one partition is safe.",
+        ),
+    )
     def score_partition(job: dict, **context) -> int:
         from airflow.sdk import get_current_context
 
@@ -239,7 +329,19 @@ def scoring_tasks(after: Any) -> Any:
         print(f"partition {part + 1}/{planned['parts']}: {rows:,} flights scored and staged")
         return rows
 
-    @task(task_id="publish_predictions", outlets=[core_asset("scoring.predictions")])
+    @task(
+        task_id="publish_predictions",
+        outlets=[core_asset("scoring.predictions")],
+        doc_md=task_doc(
+            "Replaces S's rows in `scoring.predictions` with the run's staged rows in one "
+            "transaction and publishes the `scoring.predictions` Asset.",
+            reads="`scoring.staged_predictions`, `scoring.runs`",
+            writes="`scoring.predictions`, `scoring.runs`",
+            fails="the run staged no rows (S has no flights to score?), or the warehouse "
+            "was unreachable (retried). Nothing changes until all rows are in: the previous "
+            "predictions stay; clear `plan_scoring` and what follows to score S again.",
+        ),
+    )
     def publish_predictions(jobs: list[dict], staged: list[int]) -> int:
         from nightscore import scoring
 

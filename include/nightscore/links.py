@@ -6,7 +6,9 @@ A browser on any host opens these, so none is a `file://` path or an internal ho
   server, behind its login, at `{public_airflow_url}/nightscore/files/{area}/{key}`
   (`plugins/nightscore_files.py` reads them from the store);
 - the Airflow UI's pages: `{public_airflow_url}/dags/...`;
-- the MLflow UI: `{public_mlflow_url}/#/...`.
+- the MLflow UI: `{public_mlflow_url}/#/...`;
+- the mail inbox: `{public_mail_url}`, else, with a local `mail_dir`, the API server's
+  page of it, `{public_airflow_url}/nightscore/mail`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from nightscore.config import Settings
 # Where the files plugin is mounted below the Airflow API server, and what it serves.
 PLUGIN_PREFIX = "/nightscore"
 FILES_PREFIX = f"{PLUGIN_PREFIX}/files"
+MAIL_PREFIX = f"{PLUGIN_PREFIX}/mail"
 # area -> the setting holding its root in the store
 SERVED_AREAS = {"data_docs": "data_docs_root", "reports": "reports_dir"}
 
@@ -86,3 +89,22 @@ def mlflow_run_url(settings: Settings, experiment_id: str, run_id: str) -> str:
 
 def mlflow_model_url(settings: Settings, name: str, version: str | int) -> str:
     return f"{settings.mlflow_link_base}/#/models/{quote(name)}/versions/{version}"
+
+
+def owner_url(settings: Settings) -> str:
+    """Where the DAG owner's name links to in the Airflow UI: `owner_link`, else a mail to
+    the engineers who get the alerts, else the list of nightscore's DAGs (their docs are
+    the runbook)."""
+    if settings.owner_link:
+        return settings.owner_link
+    if settings.alert_email_to:
+        return "mailto:" + ",".join(settings.alert_email_to)
+    return f"{settings.airflow_link_base}/dags?tags=nightscore"
+
+
+def mail_url(settings: Settings) -> str:
+    """The mail inbox: the public one, else the API server's page of `mail_dir`; "" when
+    there is neither."""
+    if settings.public_mail_url:
+        return settings.public_mail_url
+    return f"{settings.airflow_link_base}{MAIL_PREFIX}" if settings.mail_dir else ""

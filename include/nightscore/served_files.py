@@ -174,7 +174,7 @@ def list_sections(settings: Settings) -> list[Section]:
     ]
 
 
-_STYLE = """
+INDEX_STYLE = """
 :root { color-scheme: light dark; --muted: #6b7280; --line: #d1d5db; --link: #0b62d6; }
 @media (prefers-color-scheme: dark) { :root { --muted: #9ca3af; --line: #374151;
   --link: #6ea8fe; } }
@@ -228,7 +228,7 @@ def index_page(sections: list[Section]) -> str:
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>nightscore reports</title>
-<style>{_STYLE}</style>
+<style>{INDEX_STYLE}</style>
 </head>
 <body>
 <p class="back"><a href="../" target="_top">&larr; Airflow</a></p>

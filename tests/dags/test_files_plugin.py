@@ -1,6 +1,7 @@
 """`plugins/nightscore_files.py` in a real Airflow API server: reports and Data Docs are
-served from the store behind Airflow's login, the reports index lists them, and the UI's
-navigation gets the MLflow, Evidently and Reports links.
+served from the store behind Airflow's login, the reports index lists them, the mail
+sink's folder is shown as an inbox, and the UI's navigation gets the MLflow, Evidently,
+Mail and Reports links.
 
 One `airflow api-server` per module (SimpleAuthManager with a passwords file, a sqlite
 metadata database migrated first, its own AIRFLOW_HOME), on a free port, reading a store
@@ -10,6 +11,7 @@ skipped when Chromium or Playwright is missing.
 
 from __future__ import annotations
 
+import html
 import http.client
 import json
 import os
@@ -46,6 +48,27 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+MAIL_SUBJECT = "[nightscore] schedule batch for 2013-02-09 rejected: <b>EWR</b> & JFK"
+
+
+def _write_mail(folder: Path) -> list[str]:
+    """Two messages as the local SMTP sink saves them; their file stems, oldest first."""
+    from email.message import EmailMessage
+
+    from nightscore_dev.mailsink import MailSink
+
+    sink = MailSink(folder)
+    folder.mkdir()
+    for subject, page in [("weekly report", None), (MAIL_SUBJECT, "<h1>batch rejected</h1>")]:
+        msg = EmailMessage()
+        msg["Subject"], msg["To"] = subject, "oncall@nightscore.example"
+        msg.set_content("plain")
+        if page:
+            msg.add_alternative(page, subtype="html")
+        sink.save(msg.as_bytes())
+    return [m.eml.stem for m in sink.saved]
+
+
 def _write_store(store: Path) -> None:
     """A store with a weekly report, two drift reports and one batch's Data Docs."""
     reports, docs = store / "reports", store / "data_docs" / DOCS
@@ -74,6 +97,7 @@ def server(tmp_path_factory):
     home, store = tmp / "airflow_home", tmp / "store"
     home.mkdir()
     _write_store(store)
+    mail = _write_mail(tmp / "mail")
     passwords = tmp / "passwords.json"
     passwords.write_text(json.dumps({"admin": PASSWORD, "viewer": PASSWORD}))
     port = _free_port()
@@ -102,6 +126,7 @@ def server(tmp_path_factory):
         "NIGHTSCORE_PUBLIC_AIRFLOW_URL": url,
         "NIGHTSCORE_PUBLIC_MLFLOW_URL": MLFLOW_URL,
         "NIGHTSCORE_PUBLIC_EVIDENTLY_URL": EVIDENTLY_URL,
+        "NIGHTSCORE_MAIL_DIR": str(tmp / "mail"),
     }
     migrate = subprocess.run(
         [AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300
@@ -127,7 +152,7 @@ def server(tmp_path_factory):
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
-        yield {"url": url, "store": store, "log": log}
+        yield {"url": url, "store": store, "log": log, "mail": mail}
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -277,15 +302,44 @@ def test_the_ui_navigation_gets_the_links(server, token):
     assert {name: v["href"] for name, v in views.items()} == {
         "MLflow": MLFLOW_URL,
         "Evidently": EVIDENTLY_URL,
+        "Mail": f"{server['url']}/nightscore/mail",
         "Reports": f"{server['url']}/nightscore/reports",
     }
     assert {v["destination"] for v in views.values()} == {"nav"}
-    # Reports: top level, shown inside the UI; the other servers: the Browse menu.
+    # Reports and Mail: top level, shown inside the UI; the other servers: the Browse menu.
     assert (views["Reports"]["url_route"], views["Reports"]["nav_top_level"]) == ("reports", True)
+    assert (views["Mail"]["url_route"], views["Mail"]["nav_top_level"]) == ("mail", True)
     assert views["MLflow"]["category"] == views["Evidently"]["category"] == "browse"
     assert all(v["icon"].startswith("data:image/svg+xml,") for v in views.values())
     errors = _get(server, "/api/v2/plugins/importErrors", token).json()
     assert errors["import_errors"] == []
+
+
+def test_the_mail_inbox_lists_the_sinks_messages_newest_first(server, token):
+    weekly, rejected = server["mail"]
+    response = _get(server, "/nightscore/mail", token)
+    assert response.status_code == 200
+    page = response.text
+    assert page.index(f'href="mail/{rejected}.html"') < page.index(f'href="mail/{weekly}.eml"')
+    assert html.escape(MAIL_SUBJECT) in page and "<b>EWR</b>" not in page
+    assert "oncall@nightscore.example" in page
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    # Each line opens its message: the HTML body, or the message as received, as text.
+    body = _get(server, f"/nightscore/mail/{rejected}.html", token)
+    assert (body.status_code, body.text) == (200, "<h1>batch rejected</h1>\n")
+    assert "script-src" not in body.headers["Content-Security-Policy"]
+    source = _get(server, f"/nightscore/mail/{weekly}.eml", token)
+    assert source.headers["content-type"] == "text/plain; charset=utf-8"
+    assert "Subject: weekly report" in source.text
+
+
+def test_the_mail_inbox_needs_a_login_and_serves_only_the_sinks_files(server, token):
+    weekly, _ = server["mail"]
+    assert _get(server, f"/nightscore/mail/{weekly}.eml").status_code == 401
+    login = _get(server, "/nightscore/mail", headers={"Accept": "text/html"})
+    assert login.headers["location"] == "/auth/login?next=%2Fnightscore%2Fmail"
+    for name in (f"{weekly}.txt", "0009-20130209T000000-none.eml", "..%2Fpasswords.json"):
+        assert _get(server, f"/nightscore/mail/{name}", token).status_code == 404, name
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}")
@@ -310,6 +364,12 @@ def test_a_browser_logs_in_through_the_form_and_lands_on_the_report(server):
             index.get_by_role("link", name="Week ending 2013-02-10").click()
             # The click navigates the frame: wait for the report's heading, not the index's.
             sync_api.expect(index.locator("h1")).to_have_text("Week ending 2013-02-10 ✓")
+            # "Mail" shows the sink's inbox inside the UI; a line opens its message.
+            page.get_by_role("link", name="Mail").click()
+            page.wait_for_url("**/plugin/mail**")
+            inbox = page.frame_locator("iframe")
+            inbox.get_by_role("link", name="schedule batch for 2013-02-09").click()
+            sync_api.expect(inbox.locator("h1")).to_have_text("batch rejected")
             # MLflow and Evidently: links in the Browse menu that open in a new tab.
             page.get_by_role("button", name="Browse").click()
             mlflow = page.get_by_role("menuitem", name="MLflow")

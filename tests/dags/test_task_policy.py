@@ -1,6 +1,8 @@
 """Task policy: every task of every DAG has an execution timeout, retries back off
 exponentially up to a cap, and the long tasks (training, a history load, the drift
-report) and the sensors get longer timeouts of their own, all from settings."""
+report) and the sensors get longer timeouts of their own, all from settings. Every task
+has short docs for the UI (what it does, reads and writes, what to do when it fails), and
+every DAG's owner links to the team."""
 
 from __future__ import annotations
 
@@ -90,3 +92,71 @@ def test_a_sensor_may_wait_its_whole_timeout(dagbag):
     assert len(sensors) >= 3
     for sensor in sensors:
         assert sensor.execution_timeout >= timedelta(seconds=sensor.timeout), sensor.task_id
+
+
+# A task's docs are read on its page in the UI: a few lines, not a manual.
+MAX_TASK_DOC_CHARS = 900
+DOC_PARTS = ("**Reads**", "**writes**", "**When it fails**")
+
+
+def undocumented(dag) -> list[str]:
+    """The tasks of `dag` whose docs lack a part, or run too long."""
+    return [
+        t.task_id
+        for t in dag.tasks
+        if not t.doc_md
+        or any(part not in t.doc_md for part in DOC_PARTS)
+        or len(t.doc_md) > MAX_TASK_DOC_CHARS
+    ]
+
+
+def test_every_task_of_every_dag_has_docs(dagbag):
+    assert len(dagbag.dags) >= 6
+    missing = {dag_id: undocumented(dag) for dag_id, dag in dagbag.dags.items()}
+    assert {dag_id: tasks for dag_id, tasks in missing.items() if tasks} == {}
+
+
+def test_control_a_task_without_docs_or_with_a_docstring_only_is_found():
+    from airflow.sdk import DAG, task
+
+    from nightscore.dagkit import task_doc
+
+    with DAG("docs_control", schedule=None) as dag:
+
+        @task
+        def bare() -> None:
+            pass
+
+        @task
+        def docstring_only() -> None:
+            """Does something."""
+
+        @task(doc_md=task_doc("Does it.", reads="a", writes="b", fails="c"))
+        def documented() -> None:
+            pass
+
+        @task(doc_md=task_doc("x" * MAX_TASK_DOC_CHARS, reads="a", writes="b", fails="c"))
+        def verbose() -> None:
+            pass
+
+        bare(), docstring_only(), documented(), verbose()
+    assert sorted(undocumented(dag)) == ["bare", "docstring_only", "verbose"]
+
+
+def test_shared_task_docs_name_their_batch_kind(dagbag):
+    """Shared tasks are documented for the DAG they are in."""
+    validate = dagbag.dags["ingest_outcomes"].get_task("validate_outcomes_batch").doc_md
+    assert "outcomes batch" in validate and "schedule batch" not in validate
+    load = dagbag.dags["nightly_scoring"].get_task("load_schedule_batch").doc_md
+    assert "`core.flights`, `core.weather`" in load
+
+
+def test_every_dag_links_its_owners(dagbag, settings):
+    from nightscore import links
+
+    for dag_id, dag in dagbag.dags.items():
+        owners = {t.owner for t in dag.tasks}
+        assert set(dag.owner_links) == owners, dag_id
+        assert dag.owner_links == {"nightscore": links.owner_url(settings)}, dag_id
+        for link in dag.owner_links.values():
+            assert link.startswith(("http://", "https://", "mailto:")), (dag_id, link)

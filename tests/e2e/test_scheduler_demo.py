@@ -1,70 +1,22 @@
-"""The demo's path through the real scheduler: API server, scheduler, DAG processor and
-triggerer as separate processes, LocalExecutor, Postgres metadata, one service date from
-its landing to its monitoring, with mail to the stack's SMTP sink.
-
-The stack is isolated from `make demo`: its own state folder, API port, log-server
-ports and databases (dropped at the end). Everything it starts is stopped, even when
-the test fails.
+"""The demo's path through the real scheduler (the `replayed` stack of conftest.py): API
+server, scheduler, DAG processor and triggerer as separate processes, LocalExecutor,
+Postgres metadata, one service date from its landing to its monitoring, with mail to the
+stack's SMTP sink.
 """
 
 from __future__ import annotations
 
 import os
-import time
-import uuid
-from collections.abc import Iterator
 from datetime import date
 
 import pytest
-from conftest import admin_url as suite_admin_url
-from sqlalchemy import make_url
 
 from nightscore import config
 from nightscore_dev import demo
 from nightscore_dev import stack as local
 
-# Slow: the demo's stack and a night through the real scheduler.
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-SERVICE_DATE = date(2013, 2, 7)
-
-
-@pytest.fixture
-def stack(tmp_path, monkeypatch) -> Iterator[local.Stack]:
-    state = tmp_path / "state"
-    # Settings that could point the components at the demo's files.
-    monkeypatch.setenv("NIGHTSCORE_LANDING_ROOT", str(state / "landing"))
-    monkeypatch.setenv("NIGHTSCORE_DATA_DOCS_ROOT", str(state / "data_docs"))
-    suffix = uuid.uuid4().hex[:8]
-    airflow_db, warehouse_db = f"nightscore_e2e_airflow_{suffix}", f"nightscore_e2e_wh_{suffix}"
-    mlflow_db = f"nightscore_e2e_mlflow_{suffix}"
-    # The same server as the rest of the suite (conftest's admin_url), never the demo's.
-    admin = make_url(suite_admin_url())
-    monkeypatch.setenv("NIGHTSCORE_ADMIN_URL", suite_admin_url())
-    monkeypatch.setenv(
-        "NIGHTSCORE_WAREHOUSE_URL",
-        f"postgresql://nightscore_etl@{admin.host}:{admin.port or 5432}/{warehouse_db}",
-    )
-    paths = local.state_paths(state)
-    admin_url: str | None = None
-    try:
-        admin_url = local.ensure_postgres(paths)
-        yield local.up(
-            paths,
-            api_port=local.free_port(),
-            airflow_db=airflow_db,
-            warehouse_db=warehouse_db,
-            mlflow_db=mlflow_db,
-            mlflow_port=local.free_port(),
-        )
-    finally:
-        local.stop(paths, postgres=False)
-        try:
-            if admin_url is not None:
-                for name in (airflow_db, warehouse_db, mlflow_db):
-                    local.drop_database(admin_url, name)
-        finally:
-            local.stop_embedded_postgres(paths)
+SERVICE_DATE = date(2013, 2, 7)  # conftest's replayed date (checked below)
 
 
 def _failure_report(stack: local.Stack, runs: list[demo.Run]) -> str:
@@ -102,21 +54,10 @@ def _flight_rows(warehouse_url: str) -> int:
     return int(_fetch(warehouse_url, sql)[0][0])
 
 
-@pytest.mark.timeout(1800)
-def test_one_service_date_goes_through_the_scheduler(stack: local.Stack) -> None:
-    client = demo.AirflowClient(stack.api_url, local.ADMIN_USER, stack.password)
-    deadline = time.monotonic() + 20 * 60
-    try:
-        demo.wait_for_dags(client, stack.paths)
-        for dag_id in demo.DEMO_DAGS:
-            client.unpause(dag_id)
-        history = demo.bootstrap(client, SERVICE_DATE, deadline)
-        trained = demo.train_champion(client, SERVICE_DATE, deadline)
-        runs = demo.replay(client, SERVICE_DATE, SERVICE_DATE, deadline)
-    finally:
-        client.close()
-
-    all_runs = [history, trained, *runs]
+@pytest.mark.timeout(3600)
+def test_one_service_date_goes_through_the_scheduler(replayed) -> None:
+    stack, all_runs = replayed.stack, replayed.runs
+    assert replayed.service_date == SERVICE_DATE
     assert all(run.state == "success" for run in all_runs), _failure_report(stack, all_runs)
     assert _latest_batch_status(stack.warehouse_url) == {
         "schedule": "loaded",

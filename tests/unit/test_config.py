@@ -224,11 +224,15 @@ def test_production_names_every_empty_link_setting(env):
     with pytest.raises(SettingsError) as raised:
         load_settings()
     message = str(raised.value)
-    assert "NIGHTSCORE_PUBLIC_AIRFLOW_URL, NIGHTSCORE_PUBLIC_EVIDENTLY_URL must be set" in message
+    assert (
+        "NIGHTSCORE_PUBLIC_AIRFLOW_URL, NIGHTSCORE_PUBLIC_EVIDENTLY_URL, "
+        "NIGHTSCORE_PUBLIC_MAIL_URL must be set" in message
+    )
     assert "NIGHTSCORE_PUBLIC_MLFLOW_URL" not in message
 
     env["NIGHTSCORE_PUBLIC_AIRFLOW_URL"] = "https://airflow.example/"
     env["NIGHTSCORE_PUBLIC_EVIDENTLY_URL"] = "https://evidently.example"
+    env["NIGHTSCORE_PUBLIC_MAIL_URL"] = "https://mail.example"
     settings = load_settings()
     assert settings.airflow_link_base == "https://airflow.example"  # no trailing slash
 

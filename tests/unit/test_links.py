@@ -56,3 +56,25 @@ def test_airflow_and_mlflow_pages():
     assert links.mlflow_model_url(SETTINGS, "flight_disruption", 3) == (
         "https://mlflow.example/#/models/flight_disruption/versions/3"
     )
+
+
+def test_the_mail_inbox_is_the_public_one_else_the_served_folder():
+    assert links.mail_url(SETTINGS) == ""  # neither: no link
+    served = SETTINGS.replace(mail_dir="/srv/mail")
+    assert links.mail_url(served) == "https://airflow.example/nightscore/mail"
+    mailpit = served.replace(public_mail_url="https://mail.example/")
+    assert links.mail_url(mailpit) == "https://mail.example"
+
+
+def test_the_owner_links_to_the_runbook_else_the_engineers_else_the_dag_list():
+    assert links.owner_url(SETTINGS) == "https://airflow.example/dags?tags=nightscore"
+    mail = SETTINGS.replace(alert_email_to="oncall@x.example, lead@x.example")
+    assert links.owner_url(mail) == "mailto:oncall@x.example,lead@x.example"
+    runbook = mail.replace(owner_link="https://wiki.example/nightscore/runbook")
+    assert links.owner_url(runbook) == "https://wiki.example/nightscore/runbook"
+
+
+@pytest.mark.parametrize("value", ["javascript:alert(1)", "wiki/runbook", "ftp://x.example"])
+def test_an_owner_link_a_browser_cannot_follow_is_refused(value):
+    with pytest.raises(ValueError, match="mailto"):
+        Settings(owner_link=value)

@@ -43,6 +43,7 @@ PUBLIC_URLS = (
     "NIGHTSCORE_PUBLIC_AIRFLOW_URL",
     "NIGHTSCORE_PUBLIC_MLFLOW_URL",
     "NIGHTSCORE_PUBLIC_EVIDENTLY_URL",
+    "NIGHTSCORE_PUBLIC_MAIL_URL",
 )
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|FERNET_KEY|TOKEN")
 # The locks: the image's (pyproject.toml's [project.dependencies]) and the developers'

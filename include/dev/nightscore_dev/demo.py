@@ -60,8 +60,8 @@ class DemoError(RuntimeError):
 class AirflowClient:
     """Just enough of Airflow's REST API v2, authenticated as the SimpleAuthManager admin."""
 
-    def __init__(self, base_url: str, username: str, password: str) -> None:
-        self._http = httpx.Client(base_url=base_url, timeout=30)
+    def __init__(self, base_url: str, username: str, password: str, timeout_s: float = 30) -> None:
+        self._http = httpx.Client(base_url=base_url, timeout=timeout_s)
         self._credentials = {"username": username, "password": password}
         self._token: str | None = None
 

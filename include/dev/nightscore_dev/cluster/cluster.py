@@ -169,6 +169,8 @@ def _control_env(paths: StatePaths, services: Services, api_port: int) -> dict[s
             "NIGHTSCORE_PUBLIC_AIRFLOW_URL": api,
             "NIGHTSCORE_PUBLIC_MLFLOW_URL": services.mlflow_url,
             "NIGHTSCORE_PUBLIC_EVIDENTLY_URL": services.evidently_url,
+            # The sink's mail, which the API server shows (NIGHTSCORE_MAIL_DIR: airflow_env).
+            "NIGHTSCORE_PUBLIC_MAIL_URL": f"{api}/nightscore/mail",
             # Every link setting is checked at start-up.
             "NIGHTSCORE_ENVIRONMENT": "production",
             "NIGHTSCORE_SCORING_PARTITIONS": os.environ.get("NIGHTSCORE_SCORING_PARTITIONS", "4"),

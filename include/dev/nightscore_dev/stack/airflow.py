@@ -135,6 +135,8 @@ def airflow_env(
     env.setdefault("NIGHTSCORE_ALERT_EMAIL_TO", "oncall@nightscore.example")
     env.setdefault("NIGHTSCORE_REPORT_EMAIL_TO", "stakeholders@nightscore.example")
     env.setdefault("NIGHTSCORE_PUBLIC_AIRFLOW_URL", api)
+    # The UI shows the sink's mail at /nightscore/mail ("Mail" in its navigation).
+    env.setdefault("NIGHTSCORE_MAIL_DIR", str(paths.mail))
     env.update(
         {
             "NIGHTSCORE_STATE_DIR": str(paths.root),
