@@ -21,7 +21,7 @@ from nightscore_dev import demo
 from nightscore_dev import stack as local
 from nightscore_dev.stack.mlflow import mlflow_auth
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
