@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -27,6 +28,11 @@ import pytest
 from sqlalchemy import create_engine, make_url, text
 
 from nightscore.config import Settings
+
+# Test modules import the suite's helpers from `nightscore_suite` (this module): the name
+# `conftest` means whichever conftest.py pytest loaded last, and tests/browser and
+# tests/e2e have their own.
+sys.modules.setdefault("nightscore_suite", sys.modules[__name__])
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 POSTGRES_CHOICES = ("auto", "embedded")
@@ -79,7 +85,7 @@ def pytest_unconfigure(config):
 
 
 def __getattr__(name: str) -> str:
-    # `from conftest import ADMIN_URL` asks for the server only when a test module that
+    # `from nightscore_suite import ADMIN_URL` asks for the server only when a test module that
     # needs one is imported: a run of unit tests starts no embedded server.
     if name == "ADMIN_URL":
         return admin_url()

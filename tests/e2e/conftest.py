@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import pytest
-from conftest import admin_url as suite_admin_url
+from nightscore_suite import admin_url as suite_admin_url
 from sqlalchemy import make_url
 
 from nightscore_dev import demo

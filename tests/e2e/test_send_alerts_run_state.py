@@ -146,7 +146,7 @@ def run(
 def warehouse(tmp_path_factory):
     import uuid
 
-    from conftest import drop_database, make_settings  # tests/conftest.py
+    from nightscore_suite import drop_database, make_settings  # tests/conftest.py
 
     from nightscore.warehouse import upgrade
     from nightscore.warehouse.db import engine_for

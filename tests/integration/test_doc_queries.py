@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from conftest import drop_database, make_settings, postgres_available
+from nightscore_suite import drop_database, make_settings, postgres_available
 from sqlalchemy import text
 
 from nightscore.calendar import date_range

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from conftest import ADMIN_URL, postgres_available
+from nightscore_suite import ADMIN_URL, postgres_available
 from psycopg2 import errors
 
 from nightscore import sql

@@ -8,7 +8,7 @@ import json
 from datetime import date
 
 import pytest
-from conftest import clear_s3_clients
+from nightscore_suite import clear_s3_clients
 from sqlalchemy import text
 
 from nightscore import links, store
