@@ -24,7 +24,7 @@ import json, sys
 import psycopg2
 from sqlalchemy import make_url
 sys.path.insert(0, sys.argv[1])
-import nightscore_suite as conftest
+import conftest  # tests/conftest.py itself, in a fresh process
 
 url = conftest.admin_url()
 admin = make_url(url)
