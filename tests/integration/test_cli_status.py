@@ -17,7 +17,7 @@ from nightscore_dev.stack import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-D = date(2013, 10, 15)
+D = date(2013, 11, 19)  # a date no other test of the session's warehouse loads
 TO = "oncall@nightscore.example"
 
 
@@ -187,9 +187,9 @@ def test_a_warehouse_that_does_not_answer_is_the_unavailable_code(cli_env, monke
     code, failed = run_json(capsys, "alerts", "list")
     assert code == ExitCode.UNAVAILABLE
     # --json keeps its promise of one object, even on the way out.
-    later = date(2013, 10, 16)
+    later = date(2013, 11, 20)
     Landing(cli_env.landing_root).write_batch("schedule", later, replay_parts("schedule", later))
-    code, failed = run_json(capsys, "ingest", "schedule", "--service-date", "2013-10-16")
+    code, failed = run_json(capsys, "ingest", "schedule", "--service-date", "2013-11-20")
     assert (code, failed["outcome"], failed["exit_code"]) == (
         ExitCode.UNAVAILABLE,
         "unavailable",
@@ -220,11 +220,11 @@ def test_with_mlflow_up_and_no_champion_scoring_is_the_data_code(
 ):
     monkeypatch.setenv("NIGHTSCORE_MLFLOW_TRACKING_URI", mlflow_server)
     monkeypatch.setenv("NIGHTSCORE_MODEL_NAME", "cli_status_no_champion")
-    code, status = run_json(capsys, "status", "--service-date", "2013-10-17")
+    code, status = run_json(capsys, "status", "--service-date", "2013-11-21")
     assert (code, status["degraded"]) == (ExitCode.OK, False)
     assert status["champion"]["state"] == "none" and status["empty"] is True
-    code, out, _ = run(capsys, "status", "--service-date", "2013-10-17")
+    code, out, _ = run(capsys, "status", "--service-date", "2013-11-21")
     assert "no version of cli_status_no_champion has the alias @champion" in out
-    code, failed = run_json(capsys, "score", "--service-date", "2013-10-17")
+    code, failed = run_json(capsys, "score", "--service-date", "2013-11-21")
     assert (code, failed["outcome"], failed["command"]) == (ExitCode.DATA, "data", "score")
     assert "champion" in failed["error"]
