@@ -8,7 +8,8 @@ is per path:
 - nightscore: `scoring.score` (COPY out of the feature query, chunks, predict, COPY into
   `scoring.predictions`, one locked transaction; the three overlap, so it can beat the
   floor, which does them one after the other);
-- naive: `pandas.read_sql` of the same feature query, predict, `DataFrame.to_sql`;
+- naive: `pandas.read_sql` of the same feature query, predict, `DataFrame.to_sql`; its
+  reasons come from XGBoost's own `pred_contribs`, as they would without nightscore;
 - floor: a bare COPY of the feature rows out to /dev/null, then a COPY in of N prediction
   rows (made by Postgres into a file before the clock starts) into a copy of the
   predictions table.
@@ -16,7 +17,8 @@ is per path:
 All three run the same query (unordered, as scoring needs no order) with the same planner
 settings, so what differs is the data path. With reasons (the default), nightscore and the
 naive path also compute each flight's exact TreeSHAP contributions and keep its three
-strongest drivers, and the floor's prediction rows carry three reasons too;
+strongest drivers (nightscore with `nightscore.treeshap`, checked against the naive path's
+XGBoost values), and the floor's prediction rows carry three reasons too;
 `--no-reasons` measures the same without them, so two runs give the cost of reasons. The model is a small XGBoost model fitted here
 on the seeded history, wrapped as a `model.LoadedModel`: no MLflow server is needed.
 Run with `make bench-scoring` (`ARGS="--rows 5000000 --skip-naive"`, `ARGS="--no-reasons"`). The last line is JSON.
@@ -317,8 +319,14 @@ def run_naive(settings: Any, spec: dict[str, Any], model: Any) -> dict[str, Any]
     import pandas as pd
     from sqlalchemy import text
 
-    from nightscore.features import PLANNER_SETTINGS, feature_params, feature_sql, typed_features
-    from nightscore.reasons import REASON_COLUMNS
+    from nightscore.features import (
+        FEATURES,
+        PLANNER_SETTINGS,
+        feature_params,
+        feature_sql,
+        typed_features,
+    )
+    from nightscore.reasons import REASON_COLUMNS, TOP, top_reasons
     from nightscore.scoring import PREDICTION_COLUMNS, run_columns, scores_frame
     from nightscore.warehouse.db import engine_for
 
@@ -337,7 +345,12 @@ def run_naive(settings: Any, spec: dict[str, Any], model: Any) -> dict[str, Any]
     run = run_columns(
         model, scoring_run_id=0, scored_at=datetime.now().astimezone(), airflow_run_id=None
     )
-    predictions = scores_frame(frame, model, spec["reasons"]).assign(**run)
+    predictions = scores_frame(frame, model, reasons=False).assign(**run)
+    if spec["reasons"]:  # as one would without nightscore.treeshap: XGBoost's pred_contribs
+        names, effects = top_reasons(model.xgboost_contributions(frame), list(FEATURES))
+        for rank in range(TOP):
+            predictions[f"reason_{rank + 1}_feature"] = names[:, rank]
+            predictions[f"reason_{rank + 1}_effect"] = effects[:, rank]
     phases["predict"] = time.perf_counter() - mark
     say(f"  predict: {phases['predict']:.1f} s")
     mark = time.perf_counter()
@@ -435,6 +448,15 @@ def measure(path: str, spec_file: Path) -> dict[str, Any]:
 # --- checks and the report -------------------------------------------------------------------
 
 
+# The largest difference between the strongest reason's effect in the two tables (the
+# features may differ only where two effects tie within float32 rounding).
+REASONS_AGREE = """
+SELECT max(abs(p.reason_1_effect - n.reason_1_effect))
+FROM {scratch}.naive_predictions n
+JOIN scoring.predictions p USING (service_date, carrier, flight, origin, model_name)
+"""
+
+
 def check(settings: Any, rows: int, results: dict[str, dict[str, Any]], reasons: bool) -> None:
     """Every path handled all rows; nightscore and naive wrote the same scores; with
     reasons, nightscore stored a strongest reason on every row."""
@@ -470,6 +492,11 @@ def check(settings: Any, rows: int, results: dict[str, dict[str, Any]], reasons:
             say(f"nightscore and naive agree on every score within {diff:.2g}")
             if diff is None or diff > 1e-6:
                 raise SystemExit(f"nightscore and naive disagree: max score difference {diff}")
+            if reasons:  # nightscore.treeshap against XGBoost's own, on every flight
+                effect = conn.execute(text(REASONS_AGREE.format(scratch=SCRATCH))).scalar_one()
+                say(f"nightscore's and XGBoost's strongest reasons agree within {effect:.2g}")
+                if effect is None or effect > 1e-4:
+                    raise SystemExit(f"the strongest reasons disagree by up to {effect}")
         found["floor"] = conn.execute(
             text(f"SELECT count(*) FROM {SCRATCH}.floor_predictions")
         ).scalar_one()

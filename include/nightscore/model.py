@@ -7,6 +7,7 @@ the categorical encoding stored with the model, then the trees.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,8 @@ from nightscore.features import FEATURES, LABEL, Encoding
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+
+logger = logging.getLogger(__name__)
 
 # Rows of the training features kept with the model, for drift monitoring.
 REFERENCE_ROWS = 5000
@@ -81,6 +84,9 @@ class LoadedModel:
     features: list[str]
     signature_inputs: list[str]
     iteration_range: tuple[int, int] = (0, 0)
+    # Fast TreeSHAP tables, built on the first `contributions` call (None: too large).
+    _shap: Any = field(default=None, init=False, repr=False, compare=False)
+    _shap_built: bool = field(default=False, init=False, repr=False, compare=False)
 
     def predict(self, frame: pd.DataFrame) -> Any:
         return self.model.inplace_predict(self._input(frame), iteration_range=self.iteration_range)
@@ -88,7 +94,29 @@ class LoadedModel:
     def contributions(self, frame: pd.DataFrame) -> np.ndarray:
         """Exact TreeSHAP contributions (XGBoost's `pred_contribs`), in log-odds: one
         column per feature, in FEATURES order, then the bias. Each row adds up to the
-        model's margin, the log-odds of its score; the trees are those `predict` uses."""
+        model's margin, the log-odds of its score; the trees are those `predict` uses.
+
+        Computed by `nightscore.treeshap` (the same values, several times faster), or by
+        XGBoost itself when the model's tables would not fit their memory budget."""
+        from nightscore import treeshap
+
+        if not self._shap_built:
+            self._shap = treeshap.compile_booster(self.model, self.iteration_range, len(FEATURES))
+            self._shap_built = True
+            if self._shap is None:
+                logger.info(
+                    "%s v%s: reasons from XGBoost's own TreeSHAP (the fast tables would "
+                    "exceed %s entries)",
+                    self.name,
+                    self.version,
+                    treeshap.TABLE_BUDGET,
+                )
+        if self._shap is not None:
+            return treeshap.contributions(self._shap, self._input(frame).to_numpy())
+        return self.xgboost_contributions(frame)
+
+    def xgboost_contributions(self, frame: pd.DataFrame) -> np.ndarray:
+        """The same contributions from XGBoost's own TreeSHAP (slower; the reference)."""
         import xgboost
 
         from nightscore.features import feature_types
