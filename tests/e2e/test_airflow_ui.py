@@ -2,8 +2,9 @@
 `replayed`): log in through SimpleAuthManager's form, open `nightly_scoring`'s run, follow
 the "MLflow model" extra link of `plan_scoring` to MLflow (basic auth, answered by the
 browser context's credentials), open a drift report and a batch's Data Docs from the
-"Reports" item, the mail sink's inbox from "Mail", and MLflow from the *Browse* menu.
-Each page must show its real content, not an error or a login page.
+"Reports" item, the night's newest alert mail from the sink's inbox under "Mail", and
+MLflow from the *Browse* menu. Each page must show its real content, not an error or a
+login page.
 
 Screenshots of every step go to test-output/<test name>/ (git-ignored). Chromium is
 Debian's (/usr/bin/chromium); the test is skipped without it or without Playwright.
@@ -12,6 +13,10 @@ Debian's (/usr/bin/chromium); the test is skipped without it or without Playwrig
 from __future__ import annotations
 
 import re
+import time
+from datetime import date
+from email import policy
+from email.parser import BytesHeaderParser
 from pathlib import Path
 from urllib.parse import quote
 
@@ -27,6 +32,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 TIMEOUT_MS = 60_000  # two shared cores: the UI's first page load takes seconds
+# A run's send_alerts mails the outbox as the run ends; the alert_outbox sweep, every 10
+# minutes, sends what it could not.
+MAIL_TIMEOUT_S = 12 * 60
 
 
 def _model_link(stack: local.Stack, run_id: str) -> str:
@@ -44,6 +52,47 @@ def _model_link(stack: local.Stack, run_id: str) -> str:
     return found["MLflow model"]
 
 
+def _outbox(warehouse_url: str) -> list[tuple[date | None, str, str, str | None]]:
+    """Every alert of the outbox: (service date, rule, status, last error)."""
+    import psycopg2
+
+    from nightscore import config
+
+    connection = psycopg2.connect(config.libpq_url(warehouse_url))
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT service_date, rule, status, last_error FROM monitoring.alerts "
+                "ORDER BY alert_id"
+            )
+            return list(cursor.fetchall())
+    finally:
+        connection.close()
+
+
+def _night_mail(stack: local.Stack, day: date) -> list[Path]:
+    """The sink's messages, newest first, once the outbox has nothing left pending (the
+    sink writes a message before it answers, the outbox marks it sent after); fails at
+    once when the night queued no alert to mail."""
+    alerts = _outbox(stack.warehouse_url)
+    assert any(d == day and status != "suppressed" for d, _, status, _ in alerts), (
+        f"the night of {day} queued no alert to mail: {alerts}"
+    )
+    deadline = time.monotonic() + MAIL_TIMEOUT_S
+    while any(status == "pending" for _, _, status, _ in alerts):
+        assert time.monotonic() < deadline, f"still pending after {MAIL_TIMEOUT_S} s: {alerts}"
+        time.sleep(5)
+        alerts = _outbox(stack.warehouse_url)
+    mails = sorted(stack.paths.mail.glob("*.eml"), reverse=True)
+    assert mails, f"the outbox sent {alerts}, but {stack.paths.mail} holds no mail"
+    return mails
+
+
+def _subject(eml: Path) -> str:
+    with eml.open("rb") as f:
+        return str(BytesHeaderParser(policy=policy.default).parse(f)["Subject"])
+
+
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}")
 @pytest.mark.timeout(3600)
 def test_the_ui_leads_to_mlflow_the_reports_and_the_mail(replayed, request) -> None:
@@ -52,6 +101,7 @@ def test_the_ui_leads_to_mlflow_the_reports_and_the_mail(replayed, request) -> N
     expect.set_options(timeout=TIMEOUT_MS)  # its default, 5 s, is too short for MLflow's SPA
     stack = replayed.stack
     day = replayed.service_date.isoformat()
+    mails = _night_mail(stack, replayed.service_date)
     scoring = [r for r in replayed.runs if r.dag_id == "nightly_scoring"]
     assert scoring and scoring[-1].state == "success", [demo.describe(r) for r in scoring]
     run_id = scoring[-1].run_id
@@ -124,26 +174,29 @@ def test_the_ui_leads_to_mlflow_the_reports_and_the_mail(replayed, request) -> N
             expect(index.locator("body")).to_contain_text("batch for")
             shot("07-data-docs")
 
-            # "Mail": the sink's inbox inside the UI; each line opens its message.
+            # "Mail": the sink's inbox inside the UI, newest first; the night's newest
+            # alert opens as its HTML body, its subject's words (after the "[nightscore]
+            # WARNING:" tag the body shows as a badge) in sight.
             page.get_by_role("link", name="Mail").click()
             page.wait_for_url("**/plugin/mail**")
             inbox = page.frame_locator("iframe")
             expect(inbox.locator("h1")).to_have_text("nightscore mail")
-            mails = sorted(stack.paths.mail.glob("*.eml"))
             lines = inbox.locator("li a")
             expect(lines).to_have_count(len(mails))
+            newest, subject = mails[0], _subject(mails[0])
+            tag = re.match(r"\[nightscore\] (INFO|WARNING|CRITICAL): ", subject)
+            assert tag, f"not an alert's subject: {subject!r} ({newest.name})"
+            expect(lines.first).to_contain_text(subject)
             shot("08-mail-inbox")
-            if mails:
-                lines.first.click()
-                message = re.compile(r"/nightscore/mail/\d{4,}-[^/]+\.(html|eml)$")
-                for _ in range(200):  # the frame navigates: wait for it (20 s at most)
-                    if any(message.search(f.url) for f in page.frames):
-                        break
-                    page.wait_for_timeout(100)
-                frame = next(f for f in page.frames if message.search(f.url))
-                frame.wait_for_load_state()
-                assert len(frame.locator("body").inner_text()) > 50, frame.url
-                shot("09-mail-message")
+            lines.first.click()
+            expect(inbox.get_by_text(subject[tag.end() :], exact=True).first).to_be_visible()
+            # The badge, and the severity row of its table.
+            expect(inbox.get_by_text(tag.group(1), exact=True).first).to_be_visible()
+            opened_at = [f.url for f in page.frames]
+            assert any(u.endswith(f"/nightscore/mail/{newest.stem}.html") for u in opened_at), (
+                opened_at
+            )
+            shot("09-mail-message")
 
             # MLflow from the Browse menu: its own tab, its real UI.
             page.get_by_role("button", name="Browse").click()

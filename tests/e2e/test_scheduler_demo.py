@@ -16,7 +16,7 @@ from nightscore_dev import demo
 from nightscore_dev import stack as local
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-SERVICE_DATE = date(2013, 2, 7)  # conftest's replayed date (checked below)
+SERVICE_DATE = date(2013, 2, 8)  # conftest's replayed date (checked below)
 
 
 def _failure_report(stack: local.Stack, runs: list[demo.Run]) -> str:
