@@ -115,6 +115,11 @@ class LoadedModel:
             return treeshap.contributions(self._shap, self._input(frame).to_numpy())
         return self.xgboost_contributions(frame)
 
+    @property
+    def fast_contributions(self) -> bool:
+        """Whether `contributions` used nightscore.treeshap's tables (after a first call)."""
+        return self._shap is not None
+
     def xgboost_contributions(self, frame: pd.DataFrame) -> np.ndarray:
         """The same contributions from XGBoost's own TreeSHAP (slower; the reference)."""
         import xgboost
