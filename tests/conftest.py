@@ -344,6 +344,32 @@ def history_warehouse(tmp_path_factory) -> Settings:
     drop_database(name)
 
 
+# The scoring tests' champion is trained on HISTORY up to this day.
+CHAMPION_CUTOFF = date(2013, 3, 4)
+
+
+@pytest.fixture(scope="session")
+def champion_settings(history_warehouse, mlflow_server) -> Settings:
+    """HISTORY's warehouse and the session's MLflow server, with a champion trained up to
+    CHAMPION_CUTOFF and promoted. Training takes minutes: the modules that score share
+    this one, so they score under the same model name, and each scores its nights again
+    before it reads them."""
+    from nightscore import gate, training
+
+    settings = history_warehouse.replace(
+        mlflow_tracking_uri=mlflow_server,
+        model_name="flight_disruption_scoring",
+        training_window_days=40,
+        validation_days=10,
+        tuning_trials=1,
+        gate_floor_roc_auc=0.5,
+    )
+    outcome = training.train_challenger(CHAMPION_CUTOFF, settings)
+    decision = gate.gate_challenger(outcome.model, CHAMPION_CUTOFF, settings)
+    assert decision.applied, decision.reason
+    return settings
+
+
 @pytest.fixture(scope="session")
 def dagbag():
     """The repository's DAG files, parsed once for the session: tests/dags reads them in

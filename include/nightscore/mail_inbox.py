@@ -23,7 +23,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from nightscore.served_files import INDEX_STYLE
+from nightscore.served_files import page
 
 # Only names the sink writes are served: no other character, so no path, can get through.
 MAIL_FILE = re.compile(r"\d{4,}-\d{8}T\d{6}-[a-z0-9-]+\.(?:eml|html)")
@@ -147,20 +147,9 @@ def inbox_page(messages: list[Message], total: int) -> str:
         body = f"<h2>Messages ({total})</h2>\n<ul>\n{listed}\n</ul>{more}"
     else:
         body = '<p class="empty">No mail yet.</p>'
-    return f"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>nightscore mail</title>
-<style>{INDEX_STYLE}</style>
-</head>
-<body>
-<p class="back"><a href="../" target="_top">&larr; Airflow</a></p>
-<h1>nightscore mail</h1>
-<p class="lead">Every alert and report the platform sent, as the local mail sink received
-it, newest first.</p>
-{body}
-</body>
-</html>
-"""
+    return page(
+        "nightscore mail",
+        "Every alert and report the platform sent, as the local mail sink received "
+        "it, newest first.",
+        body,
+    )

@@ -219,23 +219,34 @@ def _section(section: Section) -> str:
     return body
 
 
-def index_page(sections: list[Section]) -> str:
-    """The reports index: one section per kind of file, newest first, readable on a phone."""
-    body = "\n".join(_section(s) for s in sections)
+def page(title: str, lead: str, body: str) -> str:
+    """The shell of the pages served below /nightscore: one style, a way back to Airflow,
+    a heading and a lead. `title` and `lead` are text (escaped here), `body` is HTML whose
+    values its writer has escaped."""
+    title, lead = html.escape(title), html.escape(lead)
     return f"""<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>nightscore reports</title>
+<title>{title}</title>
 <style>{INDEX_STYLE}</style>
 </head>
 <body>
 <p class="back"><a href="../" target="_top">&larr; Airflow</a></p>
-<h1>nightscore reports</h1>
-<p class="lead">Weekly and drift reports from monitoring, and the validation summary of
-every landed batch.</p>
+<h1>{title}</h1>
+<p class="lead">{lead}</p>
 {body}
 </body>
 </html>
 """
+
+
+def index_page(sections: list[Section]) -> str:
+    """The reports index: one section per kind of file, newest first, readable on a phone."""
+    return page(
+        "nightscore reports",
+        "Weekly and drift reports from monitoring, and the validation summary of "
+        "every landed batch.",
+        "\n".join(_section(s) for s in sections),
+    )

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
-from nightscore import gate, scoring, training
+from nightscore import scoring
 from nightscore.features import FEATURES, KEY_COLUMNS, build_features, feature_types
 from nightscore.reasons import FEATURE_WORDS, TOP
 from nightscore.warehouse.db import engine_for
@@ -19,24 +19,13 @@ from nightscore.warehouse.db import engine_for
 pytestmark = pytest.mark.integration
 
 S = date(2013, 3, 6)
-CUTOFF = date(2013, 3, 4)
 STORED = ", ".join(f"reason_{n}_feature, reason_{n}_effect" for n in range(1, TOP + 1))
 
 
 @pytest.fixture(scope="module")
-def settings(history_warehouse, mlflow_server):
-    settings = history_warehouse.replace(
-        mlflow_tracking_uri=mlflow_server,
-        model_name="flight_disruption_reasons",
-        training_window_days=40,
-        validation_days=10,
-        tuning_trials=1,
-        gate_floor_roc_auc=0.5,
-    )
-    outcome = training.train_challenger(CUTOFF, settings)
-    decision = gate.gate_challenger(outcome.model, CUTOFF, settings)
-    assert decision.applied, decision.reason
-    return settings
+def settings(champion_settings):
+    """The session's champion (tests/conftest.py)."""
+    return champion_settings
 
 
 @pytest.fixture(scope="module")

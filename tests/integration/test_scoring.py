@@ -12,7 +12,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import create_engine, text
 
-from nightscore import gate, registry, scoring, training
+from nightscore import registry, scoring
 from nightscore.features import FEATURES
 from nightscore.warehouse.db import engine_for
 
@@ -20,23 +20,12 @@ from nightscore.warehouse.db import engine_for
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 S = date(2013, 3, 6)
-CUTOFF = date(2013, 3, 4)
 
 
 @pytest.fixture(scope="module")
-def settings(history_warehouse, mlflow_server):
-    settings = history_warehouse.replace(
-        mlflow_tracking_uri=mlflow_server,
-        model_name="flight_disruption_scoring",
-        training_window_days=40,
-        validation_days=10,
-        tuning_trials=1,
-        gate_floor_roc_auc=0.5,
-    )
-    outcome = training.train_challenger(CUTOFF, settings)
-    decision = gate.gate_challenger(outcome.model, CUTOFF, settings)
-    assert decision.applied, decision.reason
-    return settings
+def settings(champion_settings):
+    """The session's champion (tests/conftest.py)."""
+    return champion_settings
 
 
 def rows(settings, sql, **params):

@@ -88,3 +88,15 @@ def test_the_index_shows_file_names_as_text(tmp_path):
     _touch(tmp_path / "reports" / "drift" / f"drift_report_{hostile}.html")
     page = index_page(list_sections(Settings(store_url=str(tmp_path))))
     assert hostile not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_the_page_shell_escapes_its_title_and_lead_and_keeps_its_body():
+    from nightscore.served_files import page
+
+    shell = page("a <b> & c", "<script>x</script>", '<p class="empty">body</p>')
+    assert "<title>a &lt;b&gt; &amp; c</title>" in shell
+    assert "<h1>a &lt;b&gt; &amp; c</h1>" in shell
+    assert '<p class="lead">&lt;script&gt;x&lt;/script&gt;</p>' in shell
+    assert "<script>" not in shell
+    assert shell.index('<p class="lead">') < shell.index('<p class="empty">body</p>')
+    assert '<a href="../" target="_top">&larr; Airflow</a>' in shell
