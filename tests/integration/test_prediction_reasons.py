@@ -16,7 +16,7 @@ from nightscore.features import FEATURES, KEY_COLUMNS, build_features, feature_t
 from nightscore.reasons import FEATURE_WORDS, TOP
 from nightscore.warehouse.db import engine_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 S = date(2013, 3, 6)
 STORED = ", ".join(f"reason_{n}_feature, reason_{n}_effect" for n in range(1, TOP + 1))
@@ -67,10 +67,21 @@ def test_contributions_plus_the_bias_are_the_models_margin_on_every_flight(night
     )
     margin = model.model.predict(matrix, output_margin=True, iteration_range=model.iteration_range)
     np.testing.assert_allclose(contributions.sum(axis=1), margin, atol=1e-4)
+
     # The bias is the same for every flight: the model's base margin.
     assert np.ptp(contributions[:, -1]) == 0
     # And the margin is the score's log-odds.
     np.testing.assert_allclose(1 / (1 + np.exp(-margin)), model.predict(features), atol=1e-6)
+
+
+def test_the_fast_contributions_are_xgboosts_own_on_every_flight(night):
+    """nightscore.treeshap's tables against XGBoost's pred_contribs, on the registered
+    champion loaded as scoring loads it."""
+    model, features, contributions = night
+    assert model.fast_contributions  # the champion's tables fit their budget
+    np.testing.assert_allclose(
+        contributions, model.xgboost_contributions(features), rtol=0, atol=2e-5
+    )
 
 
 def test_every_prediction_keeps_its_three_largest_contributions_in_order_with_their_sign(
