@@ -2,12 +2,13 @@
 
 The values are XGBoost's `pred_contribs` (path-dependent TreeSHAP, Lundberg et al. 2018),
 computed by the Fast TreeSHAP v2 method (Yang 2021). XGBoost's own algorithm costs
-O(leaves x depth^2) per row and tree; measured on 2 cores / 24 GiB it took about 120 us
-per flight for a 70-tree depth-5 model, 100 times the score itself (`docs/benchmarks.md`).
+O(leaves x depth^2) per row and tree: about 420 us of CPU per flight for the benchmark's
+70-tree depth-5 model, some 70 times the score itself; these tables take about 45 us
+(docs/benchmarks.md).
 
 v2 rests on one fact: for one leaf, what a row contributes depends only on which of the
 leaf's path conditions the row meets. With the d distinct features on the path, that is
-one of 2^d patterns, so every pattern's d values are computed once per model (`compile`)
+one of 2^d patterns, so every pattern's d values are computed once per model (`compile_booster`)
 and a row costs a table look-up per leaf: O(leaves x depth). For a leaf with value v,
 path features U (|U| = d), cover fractions z_j (the product of child cover / parent
 cover over the splits on feature j) and o_j = 1 when the row meets every condition on j:
@@ -20,19 +21,24 @@ leaves. Rows follow XGBoost's own rules: float32 values, `x < split` goes left, 
 missing value takes the default branch, a categorical code in the split's set goes right.
 
 The tables hold sum over leaves of d 2^d numbers; deep models (depth 8 or more) can need
-gigabytes, so `compile` returns None past TABLE_BUDGET and the caller keeps XGBoost's own.
+gigabytes, so `compile_booster` returns None past TABLE_BUDGET and the caller keeps XGBoost's own.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-# Table entries (float64) a model may take: 32M = 256 MB. A 70-tree depth-5 model needs
+# numba's default thread pool (workqueue) aborts the process when two Python threads run a
+# parallel kernel at once; scoring calls it from one thread, and this keeps it so.
+_KERNEL = threading.Lock()
+
+# Table entries a model may take: 32M (128 MB in float32). A 70-tree depth-5 model needs
 # about 0.3M; 200 trees of depth 7 about 20M.
 TABLE_BUDGET = 32_000_000
 
@@ -234,10 +240,11 @@ def contributions(tables: Tables, matrix: np.ndarray) -> np.ndarray:
         raise ValueError(f"input of shape {rows.shape} for a model of {tables.n_features} features")
     out = np.zeros((len(rows), tables.n_features + 1), dtype=np.float64)
     t = tables
-    treeshap_kernel.explain(
-        rows, out, t.tree_node, t.tree_leaf, t.feature, t.threshold, t.default_left, t.is_cat,
-        t.cat_start, t.cat_len, t.cat_flags, t.parent, t.is_left, t.parent_slot, t.leaf_node,
-        t.slot_start, t.slot_count, t.slot_feature, t.table_start, t.table,
-    )  # fmt: skip
+    with _KERNEL:
+        treeshap_kernel.explain(
+            rows, out, t.tree_node, t.tree_leaf, t.feature, t.threshold, t.default_left,
+            t.is_cat, t.cat_start, t.cat_len, t.cat_flags, t.parent, t.is_left, t.parent_slot,
+            t.leaf_node, t.slot_start, t.slot_count, t.slot_feature, t.table_start, t.table,
+        )  # fmt: skip
     out[:, -1] = tables.bias
     return out
