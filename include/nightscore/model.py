@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from nightscore.errors import DataError
@@ -84,9 +85,6 @@ class LoadedModel:
     features: list[str]
     signature_inputs: list[str]
     iteration_range: tuple[int, int] = (0, 0)
-    # Fast TreeSHAP tables, built on the first `contributions` call (None: too large).
-    _shap: Any = field(default=None, init=False, repr=False, compare=False)
-    _shap_built: bool = field(default=False, init=False, repr=False, compare=False)
 
     def predict(self, frame: pd.DataFrame) -> Any:
         return self.model.inplace_predict(self._input(frame), iteration_range=self.iteration_range)
@@ -100,25 +98,30 @@ class LoadedModel:
         XGBoost itself when the model's tables would not fit their memory budget."""
         from nightscore import treeshap
 
-        if not self._shap_built:
-            self._shap = treeshap.compile_booster(self.model, self.iteration_range, len(FEATURES))
-            self._shap_built = True
-            if self._shap is None:
-                logger.info(
-                    "%s v%s: reasons from XGBoost's own TreeSHAP (the fast tables would "
-                    "exceed %s entries)",
-                    self.name,
-                    self.version,
-                    treeshap.TABLE_BUDGET,
-                )
-        if self._shap is not None:
-            return treeshap.contributions(self._shap, self._input(frame).to_numpy())
+        if self._shap_tables is not None:
+            return treeshap.contributions(self._shap_tables, self._input(frame).to_numpy())
         return self.xgboost_contributions(frame)
+
+    @cached_property
+    def _shap_tables(self) -> Any:
+        """nightscore.treeshap's tables, built once per loaded model; None when too large."""
+        from nightscore import treeshap
+
+        tables = treeshap.compile_booster(self.model, self.iteration_range, len(FEATURES))
+        if tables is None:
+            logger.info(
+                "%s v%s: reasons from XGBoost's own TreeSHAP (the fast tables would "
+                "exceed %s entries)",
+                self.name,
+                self.version,
+                treeshap.TABLE_BUDGET,
+            )
+        return tables
 
     @property
     def fast_contributions(self) -> bool:
-        """Whether `contributions` used nightscore.treeshap's tables (after a first call)."""
-        return self._shap is not None
+        """Whether `contributions` uses nightscore.treeshap's tables."""
+        return self._shap_tables is not None
 
     def xgboost_contributions(self, frame: pd.DataFrame) -> np.ndarray:
         """The same contributions from XGBoost's own TreeSHAP (slower; the reference)."""

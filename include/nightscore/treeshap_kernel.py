@@ -6,6 +6,8 @@ machine, not once per process.
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
@@ -20,7 +22,7 @@ def leaf_table(value: float, z: np.ndarray) -> np.ndarray:
         return table
     weight = np.empty(d)  # w(k, d) = k! (d - k - 1)! / d!
     for k in range(d):
-        weight[k] = math_factorial(k) * math_factorial(d - k - 1) / math_factorial(d)
+        weight[k] = math.gamma(k + 1) * math.gamma(d - k) / math.gamma(d + 1)
     poly = np.empty(d)
     for mask in range(1 << d):
         for i in range(d):
@@ -45,14 +47,6 @@ def leaf_table(value: float, z: np.ndarray) -> np.ndarray:
             o_i = 1.0 if (mask >> i) & 1 else 0.0
             table[mask * d + i] = value * (o_i - z[i]) * total
     return table
-
-
-@numba.njit(cache=True)
-def math_factorial(n: int) -> float:
-    result = 1.0
-    for k in range(2, n + 1):
-        result *= k
-    return result
 
 
 # Rows per block of the parallel loop.
