@@ -44,9 +44,9 @@ class WarningRule:
     """
 
     limit_sd: float = 3.0
-    importance_excess_above: float | None = 0.25
+    importance_excess_above: float | None = 0.4
     score_sd_above: float | None = 3.0
-    expected_auc_below: float | None = None
+    expected_auc_below: float | None = 0.61
 
 
 @dataclass(frozen=True)
