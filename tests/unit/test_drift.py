@@ -261,3 +261,23 @@ def test_the_compact_report_holds_what_evidentlys_page_holds(production):
     _same(dashboard, _restore(json.loads(after["dashboard"]), templates))
     _same(json.loads(before["graphs"]), _restore(json.loads(after["graphs"]), templates))
     assert len(compact) < 0.7 * len(page)
+
+
+def test_a_large_night_gets_evidentlys_flags_and_a_page_of_a_sample():
+    """The morning's drift of a night larger than SAMPLE_ROWS: the flags of every column
+    are those of Evidently on the whole night (the streaming path), the snapshot for the
+    page is Evidently's of a sample; a night that fits keeps Evidently's own result."""
+    from nightscore.monitoring.early_warning import SAMPLE_ROWS
+    from nightscore.monitoring.monitor_drift import night_drift
+
+    reference = flights(5000, seed=11)
+    large = shift(flights(SAMPLE_ROWS + 3000, seed=12), seed=13)
+    whole = drift.evidently_drift(reference, large, FEATURES)
+    result = night_drift(reference, large, list(FEATURES))
+    assert result.current_rows == len(large) and result.snapshot is not None
+    assert [(c.column, c.drifted) for c in result.columns] == [
+        (c.column, c.drifted) for c in whole.columns
+    ]
+    assert {"temp", "carrier", "distance"} <= set(result.drifted_columns)
+    small = large.iloc[:1000]
+    assert night_drift(reference, small, list(FEATURES)).current_rows == 1000

@@ -1,7 +1,9 @@
 """Step 2 of the monitoring job (`monitor`): the drift of service date S.
 
 S's features and scores, for each model version that scored S, against the reference
-sample that version was trained with (Evidently, `drift.evidently_drift`), stored per
+sample that version was trained with (Evidently, `drift.evidently_drift`; for a night of
+more than SAMPLE_ROWS flights, the same tests by the streaming path, `drift_fast`, and
+Evidently's page and snapshot from a sample of SAMPLE_ROWS), stored per
 column in `monitoring.drift` and summarised in `monitoring.drift_runs`. The champion's
 (the version that scored most flights) also gets the day's HTML report in the store
 (`{reports_dir}/drift/`), recorded in `monitoring.reports` with its public link, and a
@@ -136,13 +138,33 @@ def summarize(
     )
 
 
+def night_drift(
+    reference: pd.DataFrame, current: pd.DataFrame, columns: list[str], **evidently: Any
+) -> DriftResult:
+    """Evidently's tests of the night, with its snapshot for the page and the workspace.
+
+    A night of more than SAMPLE_ROWS flights gets its flags from the streaming path (the
+    same tests, `drift_fast`: seconds instead of minutes and gigabytes at a million
+    rows) and Evidently's snapshot from a uniform sample of SAMPLE_ROWS of them."""
+    from nightscore.monitoring.drift import evidently_drift
+    from nightscore.monitoring.drift_fast import fast_drift, reference_stats
+    from nightscore.monitoring.early_warning import SAMPLE_ROWS
+
+    if len(current) <= SAMPLE_ROWS:
+        return evidently_drift(reference, current, columns=columns, **evidently)
+    sample = current.sample(SAMPLE_ROWS, random_state=13)
+    snapshot = evidently_drift(reference, sample, columns=columns, **evidently).snapshot
+    exact = fast_drift(reference_stats(reference, columns), current, columns=columns)
+    return dataclasses.replace(exact, snapshot=snapshot)
+
+
 def measure_drift(
     service_date: date, settings: Settings, *, html: bool = True, workspace: bool = True
 ) -> list[DriftSummary]:
     """Drift of S against each scoring version's reference sample, stored. The champion's
     (the first version) also gets the HTML report and the workspace snapshot."""
     from nightscore.features import build_features
-    from nightscore.monitoring.drift import evidently_drift, save_html
+    from nightscore.monitoring.drift import save_html
     from nightscore.warehouse.db import engine_for
 
     engine = engine_for(settings)
@@ -158,7 +180,7 @@ def measure_drift(
             current = current_rows(conn, service_date, version, features)
         if current.empty:
             raise NothingScored(f"no features for the flights of {service_date}")
-        result = evidently_drift(
+        result = night_drift(
             reference,
             current,
             columns=[c for c in FEATURES if c in reference],
