@@ -80,7 +80,7 @@ bench-dag-imports: venv ## time each DAG file's import (what the DAG processor p
 bench-scoring: venv ## score N synthetic flights end to end vs naive and floor (ARGS="--rows 5000000 --skip-naive")
 	$(BIN)/python benchmarks/scoring.py $(ARGS)
 
-bench-drift: venv ## drift: fast_drift vs Evidently's full report, 1M rows, 10M streamed (ARGS="--rows 200000 --stream-rows 0")
+bench-drift: venv ## the evening drift check end to end vs Evidently's full report, 1M rows, 10M streamed (ARGS="--rows 200000 --stream-rows 0")
 	$(BIN)/python benchmarks/drift.py $(ARGS)
 
 bench-executors: venv ## two nights on LocalExecutor vs Celery x2, a 1M-flight night with K=1,2,4 (root)

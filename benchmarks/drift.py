@@ -1,25 +1,38 @@
-"""How fast nightscore's drift check is on a large night, next to Evidently's full report.
+"""How fast nightscore's evening drift check is on a large night, end to end, next to
+Evidently's full report on the same rows.
 
-The rows are real features when the warehouse has them: a 5,000-row reference sample of
-REFERENCE's flights (as a model stores with itself), and a night of N flights made by
-resampling CURRENT's flights with replacement. The score is a stand-in, a fixed
-logistic function of a few features (float32, like the model's): the score's drift is
-computed like any numeric column's, so no model or MLflow is needed. Without a
-warehouse (or with `--source synthetic`) both sides are synthetic columns of the same
-names and types, drawn from seeded distributions.
+The rows are real features when the warehouse has them: the training frame is
+REFERENCE's flights (28 nights, one row group per night), the reference sample 5,000 of
+them (as a model stores with itself), and a night of N flights is made by resampling
+CURRENT's flights with replacement. The score is a stand-in, a fixed logistic function of
+a few features (float32, like the model's), and the importance of each feature its mean
+|contribution| to that function on the reference sample (what TreeSHAP gives for a
+linear model), so no model or MLflow is needed. Without a warehouse (or with `--source
+synthetic`) all three are synthetic columns of the same names and types, drawn from
+seeded distributions.
 
 Each path runs in a fresh subprocess, so that peak RSS is per path, and builds its rows
 before the clock starts:
 
-- fast: `drift_fast.fast_drift` from the reference statistics (JSON, read inside the clock)
-  over the N rows, in memory;
+- nightscore: what training and the evening's `check_drift` do, inside the clock:
+  `early_warning.build_profile` (the nightly control limits and the reference statistics)
+  from the training frame and the reference sample, the profile written as JSON and read
+  back (as it is logged with the model and downloaded), then `early_warning.check_night`
+  with the default `WarningRule()` over the N rows in chunks of `--chunk-rows` (scoring's
+  CHUNK_ROWS, as the warehouse gives them), built before the clock;
 - evidently: `drift.evidently_drift`, Evidently's `Report([DataDriftPreset()])` with
-  default settings, on the same rows;
-- streamed: `fast_drift` over chunks made on the fly, for N and for `--stream-rows`
-  (10M by default): memory is per chunk, so the larger night must not need more (a
-  night smaller than one chunk, `--chunk-rows`, naturally needs less);
-- html: Evidently's report for one real day (~1,000 flights), saved with
-  `drift.save_html`: its size must stay under 5 MB.
+  default settings, on the same N rows in one frame;
+- streamed: the nightscore path with the chunks made on the fly, for N and for
+  `--stream-rows` (10M by default): memory is per chunk, so the larger night must not
+  need more (a night smaller than one chunk naturally needs less);
+- html: Evidently's page for one real day (~1,000 flights), as the morning monitoring
+  writes it, and for the evening's sample of the N-row night (SAMPLE_ROWS rows, as
+  `check_drift` writes it for a warned night), saved with `drift.save_html`: each must
+  stay under 5 MB.
+
+The flags compared are Evidently's default tests on every feature and the score: those
+`check_night` ran on its pass (`Assessment.evidently`), and those it stored per watched
+feature (`Assessment.features[*].evidently_drifted`).
 
 Run with `make bench-drift` (`ARGS="--rows 200000 --stream-rows 0"`). The last line is
 JSON with the headline figures; the line before it has the details.
@@ -33,7 +46,8 @@ import math
 import os
 import tempfile
 import time
-from datetime import date
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,31 +58,56 @@ CURRENT = (date(2013, 1, 29), date(2013, 2, 11))
 REFERENCE_ROWS = 5_000
 GOALS = {"speedup": 5.0, "peak_rss_mb": 1024.0, "html_mb": 5.0, "stream_rss_growth": 0.05}
 LABELS = {
-    "fast": "fast_drift, in memory",
+    "nightscore": "nightscore: profile + check",
     "evidently": "Evidently DataDriftPreset",
-    "stream": "fast_drift, streamed",
+    "stream": "nightscore, streamed",
+    "html": "Evidently's page, one day",
+    "page": "Evidently's page, evening",
+}
+# The stand-in score's log-odds: an intercept, and per feature (weight, value for a null,
+# centre).
+STAND_IN_INTERCEPT = -1.1
+STAND_IN = {
+    "hist_route_hour_rate": (4.0, 0.25, 0.25),
+    "hist_flight_rate": (3.0, 0.25, 0.25),
+    "recent_origin_rate": (2.0, 0.25, 0.25),
+    "day_precip_hours": (0.12, 0.0, 0.0),
+    "dep_hour": (0.04, 12.0, 12.0),
 }
 
 
 # --- the rows -------------------------------------------------------------------------------
 
 
+def _stand_in_terms(frame: Any) -> dict[str, Any]:
+    """Each stand-in feature's term in the log-odds, per row."""
+    return {
+        name: weight * (frame[name].fillna(fill).to_numpy(dtype="float64") - centre)
+        for name, (weight, fill, centre) in STAND_IN.items()
+    }
+
+
 def stand_in_score(frame: Any) -> Any:
     """A fixed logistic function of a few features, as float32 like the model's score."""
     import numpy as np
 
-    def col(name: str, default: float) -> Any:
-        return frame[name].fillna(default).to_numpy(dtype="float64")
-
-    z = (
-        -1.1
-        + 4.0 * (col("hist_route_hour_rate", 0.25) - 0.25)
-        + 3.0 * (col("hist_flight_rate", 0.25) - 0.25)
-        + 2.0 * (col("recent_origin_rate", 0.25) - 0.25)
-        + 0.12 * col("day_precip_hours", 0)
-        + 0.04 * (col("dep_hour", 12) - 12)
-    )
+    z = sum(_stand_in_terms(frame).values(), start=STAND_IN_INTERCEPT)
     return (1 / (1 + np.exp(-z))).astype("float32")
+
+
+def stand_in_importance(reference: Any) -> dict[str, float]:
+    """Each feature's mean |contribution| to the stand-in's log-odds on `reference`: for a
+    linear function, what TreeSHAP gives (the term's distance from its mean); 0 for the
+    features it does not use."""
+    import numpy as np
+
+    from nightscore.features import FEATURES
+
+    terms = _stand_in_terms(reference)
+    return {
+        name: float(np.abs(terms[name] - terms[name].mean()).mean()) if name in terms else 0.0
+        for name in FEATURES
+    }
 
 
 def warehouse_rows(url: str) -> tuple[Any, Any] | None:
@@ -173,54 +212,64 @@ def synthetic_rows(rows: int, seed: int, season: float) -> Any:
 
 
 def prepare(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    """The reference sample, its statistics and the pool of flights that nights resample."""
+    """The training frame, the reference sample, the importance and the pool of flights
+    that nights resample, as files the paths read."""
     from nightscore.features import FEATURES
-    from nightscore.monitoring import drift_fast
+    from nightscore.monitoring.early_warning import build_profile
 
     found = None if args.source == "synthetic" else warehouse_rows(args.warehouse_url)
     if found is None and args.source == "warehouse":
         raise SystemExit("--source warehouse: the warehouse lacks the benchmark's days")
     if found is not None:
         source = "warehouse"
-        reference_window, pool = found
+        training, pool = found
     else:
         source = "synthetic"
-        reference_window = synthetic_rows(REFERENCE_ROWS * 4, args.seed, season=0.0)
+        training = synthetic_rows(REFERENCE_ROWS * 4, args.seed, season=0.0)
+        nights = (REFERENCE[1] - REFERENCE[0]).days + 1
+        training["service_date"] = [
+            REFERENCE[0] + timedelta(days=i % nights) for i in range(len(training))
+        ]
         pool = synthetic_rows(14_000, args.seed + 1, season=1.0)
         days = [date(2013, 2, 1 + i) for i in range(14)]  # ~1,000 flights a day
         pool["service_date"] = [days[i % 14] for i in range(len(pool))]
-    reference_window["score"] = stand_in_score(reference_window)
+    training["score"] = stand_in_score(training)
     pool["score"] = stand_in_score(pool)
     columns = ["service_date", *FEATURES, "score"]
-    reference = reference_window.sample(REFERENCE_ROWS, random_state=args.seed)[columns]
+    training = training[columns].reset_index(drop=True)
+    reference = training.sample(REFERENCE_ROWS, random_state=args.seed).reset_index(drop=True)
     pool = pool[columns].reset_index(drop=True)
-    started = time.perf_counter()
-    stats = drift_fast.reference_stats(reference)
-    stats_seconds = time.perf_counter() - started
+    importance = stand_in_importance(reference)
+    profile = build_profile(training, reference, importance)  # to describe it; timed in a path
     paths = {
+        "training": tmp / "training.parquet",
         "reference": tmp / "reference.parquet",
         "pool": tmp / "pool.parquet",
-        "stats": tmp / "reference_stats.json",
+        "sample": tmp / "evening_sample.parquet",
     }
+    training.to_parquet(paths["training"])
     reference.to_parquet(paths["reference"])
     pool.to_parquet(paths["pool"])
-    paths["stats"].write_text(json.dumps(stats))
-    # The report's day: the pool's real day whose flight count is nearest 1,000.
+    # The morning's page: the pool's real day whose flight count is nearest 1,000.
     sizes = pool.groupby("service_date").size()
     day = (sizes - 1000).abs().idxmin()
+    profile_mb = len(json.dumps(profile)) / 1e6
     say(
-        f"reference: {len(reference):,} rows; statistics in {stats_seconds:.2f} s, "
-        f"{paths['stats'].stat().st_size / 1e6:.1f} MB of JSON; "
+        f"training frame: {len(training):,} flights, {profile['nights']} nights "
+        f"{profile['first_night']} to {profile['last_night']}; reference sample "
+        f"{len(reference):,} rows; profile {profile_mb:.1f} MB of JSON; "
         f"pool of {len(pool):,} flights to resample ({source})"
     )
     return {
         "source": source,
+        "training_rows": len(training),
+        "training_nights": profile["nights"],
         "reference_rows": len(reference),
         "pool_rows": len(pool),
-        "stats_seconds": round(stats_seconds, 3),
-        "stats_json_mb": round(paths["stats"].stat().st_size / 1e6, 2),
+        "importance": importance,
         "html_day": str(day),
         "html_day_rows": int(sizes[day]),
+        "tmp": str(tmp),
         **{k: str(v) for k, v in paths.items()},
     }
 
@@ -247,66 +296,121 @@ def _rows_of(pool: Any, rows: Any) -> Any:
     return frame
 
 
-def _night(spec: dict[str, Any], pool: Any) -> Any:
-    import numpy as np
-
-    rows = np.concatenate(list(indices(len(pool), spec["rows"], spec["chunk_rows"], spec["seed"])))
-    return _rows_of(pool, rows)
-
-
-def run_fast(spec: dict[str, Any], pool: Any) -> tuple[Any, Any]:
-    from nightscore.monitoring import drift_fast
-
-    night = _night(spec, pool)
-
-    def work() -> Any:
-        stats = json.loads(Path(spec["stats"]).read_text())
-        return drift_fast.fast_drift(stats, night)
-
-    return work, None
-
-
-def run_evidently(spec: dict[str, Any], pool: Any) -> tuple[Any, Any]:
+def _evening(spec: dict[str, Any], chunks: Callable[[], Iterable[Any]]) -> Callable[[], Any]:
+    """The nightscore path as a function to time: the profile from the training frame,
+    its JSON round trip through a file, `check_night` over `chunks()`."""
     import pandas as pd
 
-    from nightscore.monitoring import drift
+    from nightscore.monitoring.early_warning import build_profile, check_night
+    from nightscore.monitoring.rules import WarningRule
 
-    night = _night(spec, pool)
+    training = pd.read_parquet(spec["training"])
     reference = pd.read_parquet(spec["reference"])
-    return (lambda: drift.evidently_drift(reference, night)), None
+    profile_file = Path(spec["tmp"]) / f"profile-{os.getpid()}.json"
+
+    def work() -> tuple[Any, dict[str, float]]:
+        started = time.perf_counter()
+        profile = build_profile(training, reference, spec["importance"])
+        built = time.perf_counter()
+        profile_file.write_text(json.dumps(profile))
+        profile = json.loads(profile_file.read_text())
+        loaded = time.perf_counter()
+        assessment = check_night(profile, chunks(), WarningRule())
+        steps = {
+            "profile_seconds": built - started,
+            "json_seconds": loaded - built,
+            "check_seconds": time.perf_counter() - loaded,
+            "profile_json_mb": profile_file.stat().st_size / 1e6,
+        }
+        return assessment, steps
+
+    return work
 
 
-def run_stream(spec: dict[str, Any], pool: Any) -> tuple[Any, Any]:
-    from nightscore.monitoring import drift_fast
-
-    def chunks():
-        for rows in indices(len(pool), spec["rows"], spec["chunk_rows"], spec["seed"]):
-            yield _rows_of(pool, rows)
-
-    def work() -> Any:
-        stats = json.loads(Path(spec["stats"]).read_text())
-        return drift_fast.fast_drift(stats, chunks())
-
-    return work, None
+def run_nightscore(spec: dict[str, Any], pool: Any) -> Callable[[], Any]:
+    chunks = [_rows_of(pool, rows) for rows in _indices(spec, pool)]
+    return _evening(spec, lambda: iter(chunks))
 
 
-def run_html(spec: dict[str, Any], pool: Any) -> tuple[Any, Any]:
+def run_stream(spec: dict[str, Any], pool: Any) -> Callable[[], Any]:
+    return _evening(spec, lambda: (_rows_of(pool, rows) for rows in _indices(spec, pool)))
+
+
+def run_evidently(spec: dict[str, Any], pool: Any) -> Callable[[], Any]:
+    import numpy as np
     import pandas as pd
 
     from nightscore.monitoring import drift
+
+    night = _rows_of(pool, np.concatenate(list(_indices(spec, pool))))
+    reference = pd.read_parquet(spec["reference"])
+    return lambda: drift.evidently_drift(reference, night)
+
+
+def _page(reference: Any, rows: Any, out: Path) -> Callable[[], Any]:
+    """Evidently's report of `rows` against the reference, saved as the jobs save it."""
+    from nightscore.features import FEATURES
+    from nightscore.monitoring import drift
+
+    def work() -> tuple[Any, int]:
+        result = drift.evidently_drift(
+            reference, rows, columns=[c for c in FEATURES if c in reference]
+        )
+        return result, drift.save_html(result.snapshot, out)
+
+    return work
+
+
+def run_html(spec: dict[str, Any], pool: Any) -> Callable[[], Any]:
+    import pandas as pd
 
     day = pool[pool["service_date"].astype(str) == spec["html_day"]].reset_index(drop=True)
     reference = pd.read_parquet(spec["reference"])
-    out = Path(spec["html_out"])
-
-    def work() -> Any:
-        result = drift.evidently_drift(reference, day)
-        return result, drift.save_html(result.snapshot, out)
-
-    return work, len(day)
+    return _page(reference, day, Path(spec["html_out"]))
 
 
-RUNNERS = {"fast": run_fast, "evidently": run_evidently, "stream": run_stream, "html": run_html}
+def run_page(spec: dict[str, Any], pool: Any) -> Callable[[], Any]:
+    import pandas as pd
+
+    sample = pd.read_parquet(spec["sample"])
+    reference = pd.read_parquet(spec["reference"])
+    return _page(reference, sample, Path(spec["html_out"]))
+
+
+RUNNERS = {
+    "nightscore": run_nightscore,
+    "evidently": run_evidently,
+    "stream": run_stream,
+    "html": run_html,
+    "page": run_page,
+}
+
+
+def _indices(spec: dict[str, Any], pool: Any) -> Iterator[Any]:
+    return indices(len(pool), spec["rows"], spec["chunk_rows"], spec["seed"])
+
+
+def summary(assessment: Any) -> dict[str, Any]:
+    """What the evening check concluded, as JSON: the verdict, the night's figures, the
+    flags it stored per watched feature, and a hash of the kept sample."""
+    import pandas as pd
+
+    return {
+        "rows": assessment.rows,
+        "warned": assessment.warned,
+        "reasons": list(assessment.reasons),
+        "moved": [c.column for c in assessment.moved],
+        "score_mean": assessment.score_mean,
+        "score_z": assessment.score_z,
+        "expected_auc": assessment.expected_auc,
+        "importance_excess": assessment.importance_excess,
+        "evidently_share": assessment.evidently_share,
+        "training_nights": assessment.training_nights,
+        "tonight": {c.column: c.tonight for c in assessment.features},
+        "flags": {c.column: c.evidently_drifted for c in assessment.features},
+        "sample_rows": len(assessment.sample),
+        "sample_hash": int(pd.util.hash_pandas_object(assessment.sample).sum()),
+    }
 
 
 def child(path: str, spec_file: str) -> None:
@@ -317,44 +421,87 @@ def child(path: str, spec_file: str) -> None:
     import scipy.spatial.distance  # (imports before the clock starts)
     import scipy.stats  # noqa: F401
 
-    if path in ("evidently", "html"):
+    if path in ("evidently", "html", "page"):
         import evidently.presets  # noqa: F401
 
     pool = pd.read_parquet(spec["pool"])
-    work, day_rows = RUNNERS[path](spec, pool)
+    work = RUNNERS[path](spec, pool)
     base = rss_mb()
     started = time.perf_counter()
     outcome = work()
     seconds = time.perf_counter() - started
     out: dict[str, Any] = {"seconds": seconds, "peak_rss_mb": rss_mb(), "base_rss_mb": base}
-    if path == "html":
+    if path in ("html", "page"):
         result, size = outcome
-        out.update(rows=day_rows, html_bytes=size)
-    else:
+        out.update(rows=result.current_rows, html_bytes=size)
+    elif path == "evidently":
         result = outcome
         out["rows"] = result.current_rows
+    else:
+        assessment, steps = outcome
+        result = assessment.evidently
+        out.update(rows=assessment.rows, steps=steps, assessment=summary(assessment))
+        if path == "nightscore":  # for the evening page's path, after the clock
+            assessment.sample.to_parquet(spec["sample"])
     out["drift"] = result.to_dict()
     emit(out)
 
 
-def measure(path: str, spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
+def measure(path: str, spec: dict[str, Any], tmp: Path, rows: int | None = None) -> dict[str, Any]:
     spec_file = tmp / f"spec-{path}-{spec['rows']}.json"
     spec_file.write_text(json.dumps(spec))
-    rows = spec["html_day_rows"] if path == "html" else spec["rows"]
-    say(f"\n{LABELS.get(path, 'Evidently report and save_html, one day')}, {rows:,} rows ...")
+    say(f"\n{LABELS[path]}, {rows or spec['rows']:,} rows ...")
     result = run_child(__file__, path, spec_file)
     say(
         f"  {result['rows']:,} rows in {result['seconds']:.1f} s, peak RSS "
         f"{result['peak_rss_mb']:,.0f} MB ({result['base_rss_mb']:,.0f} MB before the clock)"
     )
+    if "steps" in result:
+        steps = result["steps"]
+        say(
+            f"  profile {steps['profile_seconds']:.2f} s, JSON round trip "
+            f"{steps['json_seconds']:.2f} s ({steps['profile_json_mb']:.1f} MB), "
+            f"check_night {steps['check_seconds']:.2f} s"
+        )
     return result
+
+
+class LoadWatch:
+    """The 1-minute load average, read every `every` seconds while the paths run: the
+    machine is shared, and the timings mean little without it."""
+
+    def __init__(self, every: float = 5.0):
+        import threading
+
+        self.values = [os.getloadavg()[0]]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
+        self._thread.start()
+
+    def _run(self, every: float) -> None:
+        while not self._stop.wait(every):
+            self.values.append(os.getloadavg()[0])
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        self._thread.join()
+        self.values.append(os.getloadavg()[0])
+        return {
+            "before": round(self.values[0], 2),
+            "mean": round(sum(self.values) / len(self.values), 2),
+            "max": round(max(self.values), 2),
+            "after": round(self.values[-1], 2),
+        }
 
 
 # --- comparison and the report ----------------------------------------------------------------
 
 
-def compare(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
-    """Per column (features and the score): same test, same flag, statistic difference."""
+def compare(
+    ours: dict[str, Any], theirs: dict[str, Any], flags: dict[str, bool | None] | None = None
+) -> dict[str, Any]:
+    """Per column (features and the score): same test, same flag, statistic difference;
+    and `flags` (the watched features' stored flags) equal to Evidently's."""
     a = {c["column"]: c for c in [*ours["columns"], *([ours["score"]] if ours["score"] else [])]}
     b = {
         c["column"]: c
@@ -375,21 +522,47 @@ def compare(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
                 "agree": bool(x) and x["drifted"] == y["drifted"] and x["method"] == y["method"],
             }
         )
+    stored = {k: v for k, v in (flags or {}).items() if k in b}
+    stored_agree = all(v == b[k]["drifted"] for k, v in stored.items())
     agree = (
         all(r["agree"] for r in rows)
         and set(a) == set(b)
         and set(ours["skipped"]) == set(theirs["skipped"])
+        and stored_agree
     )
-    return {"rows": rows, "flags_agree": agree, "max_abs_error": max(r["error"] for r in rows)}
+    return {
+        "rows": rows,
+        "flags_agree": agree,
+        "stored_flags": len(stored),
+        "stored_flags_agree": stored_agree,
+        "max_abs_error": max(r["error"] for r in rows),
+    }
+
+
+def streamed_difference(one: dict[str, Any], other: dict[str, Any]) -> float:
+    """The largest |difference| between two runs of the nightscore path over the same
+    rows: every statistic, every night average, the mean risk and the expected AUC."""
+    x, y = one["drift"], other["drift"]
+    pairs = [
+        (p["statistic"], q["statistic"])
+        for p, q in zip([*x["columns"], x["score"]], [*y["columns"], y["score"]], strict=True)
+        if p and q
+    ]
+    a, b = one["assessment"], other["assessment"]
+    pairs += [(a["tonight"][k], b["tonight"][k]) for k in a["tonight"]]
+    pairs += [(a[k], b[k]) for k in ("score_mean", "expected_auc")]
+    return max(abs(p - q) for p, q in pairs if p is not None and q is not None)
 
 
 def report(args: argparse.Namespace, info: dict[str, Any], results: dict[str, Any]) -> None:
-    fast, evidently = results["fast"], results.get("evidently")
+    ours, evidently = results["nightscore"], results.get("evidently")
     streams = results.get("stream", {})
     print(
         f"\n{'path':<30}{'rows':>12}{'seconds':>10}{'rows/s':>12}{'peak RSS MB':>13}{'data MB':>9}"
     )
-    lines = [("fast", fast), ("evidently", evidently)] + [("stream", r) for r in streams.values()]
+    lines = [("nightscore", ours), ("evidently", evidently)]
+    lines += [("stream", r) for r in streams.values()]
+    lines += [(p, results[p]) for p in ("html", "page") if p in results]
     for path, r in lines:
         if r is None:
             print(f"{LABELS[path]:<30}{'skipped':>12}")
@@ -399,11 +572,27 @@ def report(args: argparse.Namespace, info: dict[str, Any], results: dict[str, An
             f"{r['rows'] / r['seconds']:>12,.0f}{r['peak_rss_mb']:>13,.0f}{r['base_rss_mb']:>9,.0f}"
         )
     print("(data MB: the process's RSS with its rows built, before the clock)")
+    steps = ours["steps"]
+    print(
+        f"nightscore's {ours['seconds']:.2f} s: the profile {steps['profile_seconds']:.2f} s "
+        f"(from {info['training_rows']:,} flights of {info['training_nights']} nights and "
+        f"{info['reference_rows']:,} reference rows), its JSON round trip "
+        f"{steps['json_seconds']:.2f} s ({steps['profile_json_mb']:.1f} MB), check_night "
+        f"{steps['check_seconds']:.2f} s ({args.rows:,} rows in chunks of {args.chunk_rows:,})"
+    )
+    verdict = ours["assessment"]
+    print(
+        f"the evening's verdict: {'warned' if verdict['warned'] else 'quiet'}"
+        f"{': ' + '; '.join(verdict['reasons']) if verdict['reasons'] else ''} "
+        f"(moved: {', '.join(verdict['moved']) or 'none'}; mean risk "
+        f"{verdict['score_mean']:.4f}, z {verdict['score_z']:.2f}; expected AUC "
+        f"{verdict['expected_auc']:.4f}; sample of {verdict['sample_rows']:,} rows)"
+    )
 
     if evidently:
-        cmp = compare(fast["drift"], evidently["drift"])
+        cmp = compare(ours["drift"], evidently["drift"], verdict["flags"])
         print(
-            f"\n{'column':<28}{'test':<15}{'Evidently':>12}{'fast':>12}"
+            f"\n{'column':<28}{'test':<15}{'Evidently':>12}{'nightscore':>12}"
             f"{'|diff|':>10}{'bound':>10}  drift"
         )
         for r in cmp["rows"]:
@@ -416,86 +605,110 @@ def report(args: argparse.Namespace, info: dict[str, Any], results: dict[str, An
         if skipped:
             print(f"no values in the current rows, not tested by either: {', '.join(skipped)}")
     else:
-        cmp = {"flags_agree": None, "max_abs_error": None}
+        cmp = {"flags_agree": None, "max_abs_error": None, "rows": []}
     streamed_same = None
     if args.rows in streams:
-        s = streams[args.rows]["drift"]
-        pairs = zip(
-            [*fast["drift"]["columns"], fast["drift"]["score"]],
-            [*s["columns"], s["score"]],
-            strict=True,
-        )
-        streamed_same = max(abs(x["statistic"] - y["statistic"]) for x, y in pairs if x and y)
-
-    html = results.get("html")
-    figures = {
-        "rows": args.rows,
-        "seconds": round(fast["seconds"], 3),
-        "peak_rss_mb": round(fast["peak_rss_mb"]),
-        "evidently_full_seconds": round(evidently["seconds"], 2) if evidently else None,
-        "speedup": round(evidently["seconds"] / fast["seconds"], 1) if evidently else None,
-        "flags_agree": cmp["flags_agree"],
-        "max_abs_error": float(f"{cmp['max_abs_error']:.3g}") if evidently else None,
-    }
-    print()
-    verdicts = []
-    if evidently:
-        verdicts.append(
-            ("Evidently's time over fast_drift's", figures["speedup"], ">=", GOALS["speedup"], "x")
-        )
-    verdicts.append(
-        ("fast_drift's peak RSS", figures["peak_rss_mb"], "<=", GOALS["peak_rss_mb"], " MB")
-    )
+        streamed_same = streamed_difference(ours, streams[args.rows])
+        same_sample = streams[args.rows]["assessment"]["sample_hash"] == verdict["sample_hash"]
     growth = None
     if len(streams) == 2:
         small, large = (streams[k] for k in sorted(streams))
         growth = large["peak_rss_mb"] / small["peak_rss_mb"] - 1
-        verdicts.append(
-            (
-                f"streamed {large['rows'] / 1e6:g}M's peak RSS over {small['rows'] / 1e6:g}M's",
-                round(100 * growth, 1) + 0.0,  # no "-0.0"
-                "<=",
-                100 * GOALS["stream_rss_growth"],
-                " %",
-            )
+
+    html, page = results.get("html"), results.get("page")
+    figures = {
+        "rows": args.rows,
+        "seconds": round(ours["seconds"], 3),
+        "peak_rss_mb": round(ours["peak_rss_mb"]),
+        "evidently_full_seconds": round(evidently["seconds"], 2) if evidently else None,
+        "evidently_peak_rss_mb": round(evidently["peak_rss_mb"]) if evidently else None,
+        "speedup": round(evidently["seconds"] / ours["seconds"], 1) if evidently else None,
+        "flags_agree": cmp["flags_agree"],
+        "max_abs_error": float(f"{cmp['max_abs_error']:.3g}") if evidently else None,
+        "stream_rss_growth": round(growth, 4) if growth is not None else None,
+    }
+
+    # The goals, nightscore and Evidently side by side.
+    print(f"\n{'goal':<48}{'nightscore':>12}{'Evidently':>12}{'ratio':>9}  {'goal':<14}")
+    rows_m = f"{args.rows / 1e6:g}M"
+
+    def goal(what: str, value: str, theirs: str, ratio: str, target: str, met: bool) -> None:
+        print(
+            f"{what:<48}{value:>12}{theirs:>12}{ratio:>9}  {target:<14}{'met' if met else 'MISSED'}"
         )
-    if html:
-        verdicts.append(
-            (
-                f"HTML report, one day ({html['rows']:,} rows)",
-                round(html["html_bytes"] / 1e6, 2),
-                "<",
-                GOALS["html_mb"],
-                " MB",
-            )
+
+    if evidently:
+        goal(
+            f"wall time, {rows_m} rows",
+            f"{ours['seconds']:.2f} s",
+            f"{evidently['seconds']:.1f} s",
+            f"{figures['speedup']:g}x",
+            f">= {GOALS['speedup']:g}x",
+            figures["speedup"] >= GOALS["speedup"],
         )
-    for what, value, op, goal, unit in verdicts:
-        met = value >= goal if op == ">=" else value < goal if op == "<" else value <= goal
-        verdict = "met" if met else "MISSED"
-        print(f"{what:<46}{value:>9,}{unit:<4}goal {op} {goal:g}{unit:<4} {verdict}")
+    goal(
+        f"peak RSS, {rows_m} rows",
+        f"{ours['peak_rss_mb']:,.0f} MB",
+        f"{evidently['peak_rss_mb']:,.0f} MB" if evidently else "-",
+        f"{evidently['peak_rss_mb'] / ours['peak_rss_mb']:.1f}x" if evidently else "",
+        f"<= {GOALS['peak_rss_mb']:,.0f} MB",
+        ours["peak_rss_mb"] <= GOALS["peak_rss_mb"],
+    )
+    if evidently:
+        columns = len(cmp["rows"])
+        goal(
+            f"flags equal, {columns} columns (+{cmp['stored_flags']} stored)",
+            "yes" if cmp["flags_agree"] else "NO",
+            "",
+            "",
+            "all equal",
+            bool(cmp["flags_agree"]),
+        )
+    if growth is not None:
+        small, large = (streams[k] for k in sorted(streams))
+        goal(
+            f"streamed {large['rows'] / 1e6:g}M's peak RSS over {small['rows'] / 1e6:g}M's",
+            f"{100 * growth:+.1f} %",
+            "",
+            "",
+            f"<= {100 * GOALS['stream_rss_growth']:g} %",
+            growth <= GOALS["stream_rss_growth"],
+        )
+    for name, r in (("one day", html), ("evening sample", page)):
+        if r:
+            goal(
+                f"Evidently's page, {name} ({r['rows']:,} rows)",
+                f"{r['html_bytes'] / 1e6:.2f} MB",
+                "",
+                "",
+                f"< {GOALS['html_mb']:g} MB",
+                r["html_bytes"] / 1e6 < GOALS["html_mb"],
+            )
     if evidently:
         print(
-            f"{'flags equal to Evidently full, every column':<46}"
-            f"{'yes' if cmp['flags_agree'] else 'NO':>9}"
-        )
-        print(
-            f"{'largest |statistic - Evidently full|':<46}{cmp['max_abs_error']:>9.2g}"
+            f"{'largest |statistic - Evidently full|':<48}{cmp['max_abs_error']:>12.2g}"
             f"    (tolerance 1e-4; error bound, largest: "
             f"{max(r['bound'] for r in cmp['rows']):.2g})"
         )
     if streamed_same is not None:
-        print(f"{'streamed vs in memory, largest |difference|':<46}{streamed_same:>9.2g}")
+        print(
+            f"{'streamed vs in memory, largest |diff|':<48}{streamed_same:>12.2g}"
+            f"    (the same evening sample: {'yes' if same_sample else 'NO'})"
+        )
+    load = info["load_avg"]
     print(
         f"Timings are wall clock on a shared {os.cpu_count()}-core machine; load average "
-        f"{info['load_avg_before']:.1f} before the paths, {info['load_avg_after']:.1f} after. "
-        f"Rows: {info['source']}."
+        f"{load['before']:.1f} before the paths, {load['mean']:.1f} on average while they ran "
+        f"(at most {load['max']:.1f}), {load['after']:.1f} after. Rows: {info['source']}."
     )
     details = {
-        **{k: info[k] for k in ("source", "reference_rows", "pool_rows", "stats_seconds")},
-        "stats_json_mb": info["stats_json_mb"],
+        **{
+            k: info[k]
+            for k in ("source", "training_rows", "training_nights", "reference_rows", "pool_rows")
+        },
         "chunk_rows": args.chunk_rows,
-        "fast_base_rss_mb": round(fast["base_rss_mb"]),
-        "evidently_peak_rss_mb": round(evidently["peak_rss_mb"]) if evidently else None,
+        "steps": {k: round(v, 3) for k, v in steps.items()},
+        "nightscore_base_rss_mb": round(ours["base_rss_mb"]),
         "evidently_base_rss_mb": round(evidently["base_rss_mb"]) if evidently else None,
         "streamed": {
             str(rows): {
@@ -505,16 +718,23 @@ def report(args: argparse.Namespace, info: dict[str, Any], results: dict[str, An
             }
             for rows, r in streams.items()
         },
-        "streamed_rss_growth": round(growth, 4) if growth is not None else None,
         "streamed_vs_in_memory_max_diff": streamed_same,
         "html_day": info.get("html_day"),
         "html_day_rows": html["rows"] if html else None,
         "html_bytes": html["html_bytes"] if html else None,
         "html_seconds": round(html["seconds"], 2) if html else None,
-        "drifted_columns": fast["drift"]["drifted_columns"],
-        "score_drifted": fast["drift"]["score"]["drifted"] if fast["drift"]["score"] else None,
-        "load_avg_before": info["load_avg_before"],
-        "load_avg_after": info["load_avg_after"],
+        "evening_page_rows": page["rows"] if page else None,
+        "evening_page_bytes": page["html_bytes"] if page else None,
+        "evening_page_seconds": round(page["seconds"], 2) if page else None,
+        "warned": verdict["warned"],
+        "reasons": verdict["reasons"],
+        "moved": verdict["moved"],
+        "expected_auc": verdict["expected_auc"],
+        "drifted_columns": ours["drift"]["drifted_columns"],
+        "score_drifted": ours["drift"]["score"]["drifted"] if ours["drift"]["score"] else None,
+        "stored_flags": cmp.get("stored_flags"),
+        "load_avg": load,
+        "cpus": os.cpu_count(),
         "total_seconds": info["total_seconds"],
     }
     print("details " + json.dumps(details))
@@ -522,6 +742,8 @@ def report(args: argparse.Namespace, info: dict[str, Any], results: dict[str, An
 
 
 def main(argv: list[str] | None = None) -> None:
+    from nightscore.scoring import CHUNK_ROWS
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="flights in the night")
     parser.add_argument(
@@ -530,9 +752,14 @@ def main(argv: list[str] | None = None) -> None:
         default=10_000_000,
         help="also stream this many rows (and --rows) in chunks, to compare peak RSS; 0: skip",
     )
-    parser.add_argument("--chunk-rows", type=int, default=100_000, help="rows per streamed chunk")
+    parser.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=CHUNK_ROWS,
+        help="rows per chunk (default: scoring's, as the warehouse gives them)",
+    )
     parser.add_argument("--skip-evidently", action="store_true", help="do not run Evidently")
-    parser.add_argument("--skip-html", action="store_true", help="do not measure the HTML report")
+    parser.add_argument("--skip-html", action="store_true", help="do not measure the HTML pages")
     parser.add_argument(
         "--source",
         choices=("auto", "warehouse", "synthetic"),
@@ -545,7 +772,7 @@ def main(argv: list[str] | None = None) -> None:
         help="read-only use; default: the configured warehouse (NIGHTSCORE_WAREHOUSE_URL)",
     )
     parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument("--keep", type=Path, default=None, help="copy the HTML report here")
+    parser.add_argument("--keep", type=Path, default=None, help="copy the HTML pages here")
     parser.add_argument("--child", choices=RUNNERS, help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -562,8 +789,8 @@ def main(argv: list[str] | None = None) -> None:
         tmp = Path(name)
         info = prepare(args, tmp)
         base = {**info, "rows": args.rows, "chunk_rows": args.chunk_rows, "seed": args.seed}
-        info["load_avg_before"] = round(os.getloadavg()[0], 2)
-        results: dict[str, Any] = {"fast": measure("fast", base, tmp)}
+        load = LoadWatch()
+        results: dict[str, Any] = {"nightscore": measure("nightscore", base, tmp)}
         if not args.skip_evidently:
             results["evidently"] = measure("evidently", base, tmp)
         if args.stream_rows:
@@ -572,9 +799,21 @@ def main(argv: list[str] | None = None) -> None:
                 for rows in sorted({args.rows, args.stream_rows})
             }
         if not args.skip_html:
-            html_out = args.keep or tmp / "drift_report.html"
-            results["html"] = measure("html", {**base, "html_out": str(html_out)}, tmp)
-        info["load_avg_after"] = round(os.getloadavg()[0], 2)
+            out = args.keep or tmp
+            out.mkdir(parents=True, exist_ok=True)
+            results["html"] = measure(
+                "html",
+                {**base, "html_out": str(out / "drift_report_day.html")},
+                tmp,
+                rows=info["html_day_rows"],
+            )
+            results["page"] = measure(
+                "page",
+                {**base, "html_out": str(out / "drift_report_evening.html")},
+                tmp,
+                rows=results["nightscore"]["assessment"]["sample_rows"],
+            )
+        info["load_avg"] = load.stop()
     info["total_seconds"] = round(time.monotonic() - started, 1)
     report(args, info, results)
 

@@ -101,6 +101,60 @@ def test_the_sample_is_bounded_and_drawn_from_every_chunk(profile, monkeypatch):
     assert {r // 250 for r in rows} == {0, 1, 2, 3}  # not just the first chunk
 
 
+def test_a_chunk_is_let_go_before_the_next_one_is_read(profile):
+    """Memory is per chunk: nothing holds the previous chunk while the warehouse gives the
+    next one."""
+    import weakref
+
+    night = nights(date(2013, 2, 1), 1, flights=1000)
+    made: list[weakref.ref] = []
+
+    def tracked(chunk: pd.DataFrame) -> pd.DataFrame:
+        made.append(weakref.ref(chunk))
+        return chunk
+
+    def chunks():
+        for start in range(0, 1000, 250):
+            held = [i for i, ref in enumerate(made) if ref() is not None]
+            assert held == [], f"chunks {held} are still held"
+            yield tracked(night.iloc[start : start + 250].copy())
+
+    assert ew.check_night(profile, chunks(), WarningRule()).rows == 1000
+    assert len(made) == 4
+
+
+def _sample_by_concatenation(chunks: list[pd.DataFrame], seed: int = 13) -> pd.DataFrame:
+    """The bottom-k sample as it was first written: every chunk appended whole, then cut."""
+    rng, sample, keys = np.random.default_rng(seed), None, None
+    for chunk in chunks:
+        new_keys = rng.random(len(chunk))
+        frame = chunk.reset_index(drop=True)
+        if sample is not None:
+            frame = pd.concat([sample, frame], ignore_index=True)
+            new_keys = np.concatenate([keys, new_keys])
+        if len(new_keys) > ew.SAMPLE_ROWS:
+            keep = np.argpartition(new_keys, ew.SAMPLE_ROWS - 1)[: ew.SAMPLE_ROWS]
+            frame, new_keys = frame.iloc[keep].reset_index(drop=True), new_keys[keep]
+        sample, keys = frame, new_keys
+    return sample
+
+
+def test_the_sample_keeps_the_rows_appending_whole_chunks_kept(profile, monkeypatch):
+    monkeypatch.setattr(ew, "SAMPLE_ROWS", 100)
+    night = nights(date(2013, 2, 1), 1, flights=1000)
+    night["wind_gust"] = np.where(RNG.random(1000) < 0.7, np.nan, night["wind_gust"])
+    night["row"] = np.arange(len(night))
+    sizes = [60, 30, 250, 1, 0, 400, 259]  # below and above SAMPLE_ROWS, one row, none
+    ends = np.cumsum(sizes)
+    chunks = [night.iloc[end - size : end] for size, end in zip(sizes, ends, strict=True)]
+    chunks[5] = chunks[5].astype({"row": "float64"})  # a chunk of other types, once
+    for parts in (chunks, chunks[:5]):
+        got = ew.Night(profile)
+        for chunk in parts:
+            got.add(chunk)
+        pd.testing.assert_frame_equal(got.sample, _sample_by_concatenation(parts))
+
+
 def test_the_expected_auc_is_the_mean_auc_of_outcomes_drawn_from_the_scores():
     from sklearn.metrics import roc_auc_score
 

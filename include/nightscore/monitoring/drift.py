@@ -6,9 +6,10 @@ Two ways to the same answer:
   Evidently's default test per column. It gives the day's HTML report (`save_html`).
 - `drift_fast.fast_drift`: the same tests, computed from statistics of the reference precomputed
   once per model (`drift_fast.reference_stats`, JSON-ready) and from the current rows streamed in
-  chunks, so 10M rows need no more memory than 1M. The monitoring job does not use it
-  yet (it needs the HTML report, which only Evidently makes); `benchmarks/drift.py`
-  measures it against Evidently.
+  chunks, so 10M rows need no more memory than 1M. The evening check runs it on tonight's
+  rows (`early_warning.check_night`); the morning's monitoring uses Evidently, which
+  also makes the HTML report. `benchmarks/drift.py` measures the evening check against
+  Evidently.
 
 The tests, how Evidently chooses them and the result types are in `drift_methods`; the
 fast path is `drift_fast`. pandas and Evidently are imported when used.

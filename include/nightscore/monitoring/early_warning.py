@@ -206,18 +206,38 @@ class Night:
 
     def _keep_sample(self, chunk: pd.DataFrame) -> None:
         """A uniform sample over all chunks: each row gets a random key, the smallest
-        SAMPLE_ROWS keys are kept (a bottom-k sketch)."""
+        SAMPLE_ROWS keys are kept (a bottom-k sketch). Only the kept rows are copied:
+        appending each whole 100,000-row chunk to the sample before choosing cost 6-8
+        times as much (0.3-0.6 s of a 1M-row night, against 0.04-0.09 s)."""
         import pandas as pd
 
         keys = self._rng.random(len(chunk))
-        frame = chunk.reset_index(drop=True)
-        if self._sample is not None and self._keys is not None:
-            frame = pd.concat([self._sample, frame], ignore_index=True)
+        held = 0 if self._keys is None else len(self._keys)
+        if self._keys is not None:
             keys = np.concatenate([self._keys, keys])
         if len(keys) > SAMPLE_ROWS:
             keep = np.argpartition(keys, SAMPLE_ROWS - 1)[:SAMPLE_ROWS]
-            frame, keys = frame.iloc[keep].reset_index(drop=True), keys[keep]
-        self._sample, self._keys = frame, keys
+        else:
+            keep = np.arange(len(keys))
+        if self._sample is None:
+            frame = chunk.take(keep)
+        elif not self._sample.dtypes.equals(chunk.dtypes):
+            # Columns or types differ: the concatenation decides them, as it always did.
+            whole = pd.concat([self._sample, chunk.reset_index(drop=True)], ignore_index=True)
+            frame = whole.take(keep)
+        else:
+            held_rows = keep < held
+            frame = pd.concat(
+                [self._sample.take(keep[held_rows]), chunk.take(keep[~held_rows] - held)],
+                ignore_index=True,
+            )
+            # Back in `keep`'s order: the rows the whole concatenation would have given.
+            order = np.empty(len(keep), dtype="int64")
+            kept_before = int(held_rows.sum())
+            order[held_rows] = np.arange(kept_before)
+            order[~held_rows] = kept_before + np.arange(len(keep) - kept_before)
+            frame = frame.take(order)
+        self._sample, self._keys = frame.reset_index(drop=True), keys[keep]
 
     @property
     def sample(self) -> pd.DataFrame:
@@ -235,6 +255,9 @@ class Night:
         for chunk in chunks:
             self.add(chunk)
             yield chunk
+            # Before the next one is read: held here, two chunks were in memory at once
+            # (+34 MB at 100,000 real rows).
+            del chunk
 
 
 # --- the verdict --------------------------------------------------------------------------
@@ -271,6 +294,9 @@ class Assessment:
     evidently_share: float | None = None  # Evidently's share of drifted watched features
     training_nights: int = 0
     sample: Any = field(default=None, repr=False, compare=False)
+    # Evidently's default tests on every column and the score (drift_fast), not only the
+    # watched features above: what the morning and the benchmark compare with Evidently.
+    evidently: DriftResult | None = field(default=None, repr=False, compare=False)
 
     @property
     def moved(self) -> list[FeatureCheck]:
@@ -280,6 +306,7 @@ class Assessment:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("sample")
+        out.pop("evidently")
         return out
 
 
@@ -363,6 +390,7 @@ def assess(
         ),
         training_nights=int(profile.get("nights", 0)),
         sample=night.sample,
+        evidently=evidently,
     )
 
 
