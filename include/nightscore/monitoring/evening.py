@@ -145,9 +145,7 @@ def check_drift(
             report_id = record_report(conn, settings, "evening", service_date, report_path, size)
         alert_id = None
         if assessment.warned:
-            alert_id = _queue_warning(
-                conn, settings, service_date, version, assessment, summary, report_url
-            )
+            alert_id = _queue_warning(conn, settings, service_date, version, assessment, report_url)
         store(conn, service_date, version, assessment, rule, summary, alert_id, report_id)
     return EveningResult(
         service_date,
@@ -176,17 +174,8 @@ def _write_report(
     return location, save_html(result.snapshot, location)
 
 
-def _queue_warning(
-    conn: Connection,
-    settings: Settings,
-    service_date: date,
-    version: Any,
-    assessment: Assessment,
-    summary: str,
-    report_url: str | None,
-) -> int | None:
-    from nightscore.monitoring.outbox import raise_alert
-
+def warning_text(service_date: date, assessment: Assessment) -> tuple[str, str]:
+    """The warning mail's subject and body, in words."""
     moved = assessment.moved[:NAMED]
     lead = FEATURE_WORDS.get(moved[0].column, moved[0].column) if moved else "the mean risk"
     lines = [
@@ -200,24 +189,44 @@ def _queue_warning(
             f"- the mean risk tonight: {_number(assessment.score_mean)} "
             f"({_number(assessment.score_z)} standard deviations from the training nights')"
         )
+    if assessment.expected_auc is not None:
+        lines.append(
+            f"- the ranking the scores can be expected to give (ROC AUC): "
+            f"{assessment.expected_auc:.3f}"
+        )
     lines += [
         "",
         "The scores are published; read them with care, and compare with what happens "
         "tomorrow: the morning monitoring reports how the night really went.",
     ]
+    subject = f"Tonight's scores ({service_date}) deserve less trust: {lead} moved"
+    return subject, "\n".join(lines)
+
+
+def _queue_warning(
+    conn: Connection,
+    settings: Settings,
+    service_date: date,
+    version: Any,
+    assessment: Assessment,
+    report_url: str | None,
+) -> int | None:
+    from nightscore.monitoring.outbox import raise_alert
+
+    subject, body = warning_text(service_date, assessment)
     return raise_alert(
         conn,
         rule=RULE,
         severity="warning",
-        subject=f"Tonight's scores ({service_date}) deserve less trust: {lead} moved",
-        body="\n".join(lines),
+        subject=subject,
+        body=body,
         dedup_key=f"{RULE}:{version.model_name}:{version.model_version}:{service_date}",
         service_date=service_date,
         audience="stakeholders",
         details={
             "model": f"{version.model_name} v{version.model_version}",
             "flights": assessment.rows,
-            "moved_features": ", ".join(c.column for c in moved) or "none",
+            "moved_features": ", ".join(c.column for c in assessment.moved[:NAMED]) or "none",
             "expected_auc": assessment.expected_auc,
             **({"report_url": report_url} if report_url else {}),
         },
