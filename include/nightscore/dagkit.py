@@ -349,11 +349,33 @@ def scoring_tasks(after: Any) -> Any:
         print(result.summary)
         return result.rows
 
+    @task(
+        task_id="check_drift",
+        doc_md=task_doc(
+            "The evening's early warning: tonight's features and scores against the "
+            "training nights of the model that scored them (night averages against control "
+            "limits, weighted by importance; the mean risk). A warned night mails the "
+            "stakeholders the features that moved, with Evidently's page of a sample.",
+            reads="tonight's features, `scoring.predictions`, the model's drift profile",
+            writes="`monitoring.early_warnings` (and `_features`), the outbox, the page",
+            fails="the warehouse, MLflow or the store unreachable (retried). The "
+            "predictions are already published. Clearing it is safe (it replaces S's check).",
+        ),
+    )
+    def check_drift(rows: int, **context) -> str:
+        from nightscore.monitoring.evening import check_drift as check
+
+        day = date.fromisoformat(context["ti"].xcom_pull(task_ids="resolve_service_date"))
+        result = run_step(lambda: check(day, SETTINGS, progress=print))
+        return result.summary
+
     jobs = plan_scoring()
     after >> jobs
     staged = score_partition.expand(job=jobs)
     # XComArgs, resolved to the jobs and the list of row counts at run time.
-    return publish_predictions(jobs, staged)  # type: ignore[arg-type]
+    published = publish_predictions(jobs, staged)  # type: ignore[arg-type]
+    check_drift(published)
+    return published
 
 
 def _parts(kind: BatchKind) -> list[str]:

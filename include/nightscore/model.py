@@ -62,6 +62,35 @@ class TrainedModel:
         sample["score"] = self.predict(sample)
         return sample.reset_index(drop=True)
 
+    def importance(self, sample: pd.DataFrame) -> dict[str, float]:
+        """Each feature's mean |TreeSHAP contribution| on `sample`, in log-odds: what it
+        moves the score by on the average flight (XGBoost's `pred_contribs`)."""
+        import numpy as np
+        import xgboost
+
+        from nightscore.features import feature_types
+
+        matrix = xgboost.DMatrix(
+            self.encoding.model_input(sample),
+            feature_names=list(FEATURES),
+            feature_types=feature_types(),
+            enable_categorical=True,
+        )
+        contributions = self.model.get_booster().predict(
+            matrix, pred_contribs=True, iteration_range=(0, self.best_iteration + 1)
+        )
+        mean = np.abs(contributions[:, :-1]).mean(axis=0)
+        return {name: float(value) for name, value in zip(FEATURES, mean, strict=True)}
+
+    def drift_profile(self, frame: pd.DataFrame, reference: pd.DataFrame) -> dict[str, Any]:
+        """The evening check's profile of the training window (`early_warning`): `frame`
+        is the training frame, `reference` the reference sample (with its scores)."""
+        from nightscore.monitoring.early_warning import build_profile
+
+        scored = frame[["service_date", *FEATURES]].copy()
+        scored["score"] = self.predict(frame)
+        return build_profile(scored, reference, self.importance(reference))
+
 
 class ModelInputError(DataError, ValueError):
     """The feature frame lacks a feature the model needs."""

@@ -7,6 +7,7 @@ Every new version gets the alias `challenger`; only the gate (`nightscore.gate`)
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -33,6 +34,8 @@ logger = logging.getLogger(__name__)
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 REFERENCE_ARTIFACT = "reference/reference_sample.parquet"
+# The evening check's profile of the training window (`monitoring.early_warning`).
+PROFILE_ARTIFACT = "reference/drift_profile.json"
 
 
 class RegistryError(InfrastructureError):
@@ -207,10 +210,14 @@ def log_trained_model(
             mlflow.log_figure(fig, path)
         with tempfile.TemporaryDirectory() as tmp:
             sample_path = Path(tmp) / Path(REFERENCE_ARTIFACT).name
-            trained.reference_sample(frame).to_parquet(sample_path, index=False)
+            sample = trained.reference_sample(frame)
+            sample.to_parquet(sample_path, index=False)
             mlflow.log_artifact(
                 str(sample_path), artifact_path=str(Path(REFERENCE_ARTIFACT).parent)
             )
+            profile_path = Path(tmp) / Path(PROFILE_ARTIFACT).name
+            profile_path.write_text(json.dumps(trained.drift_profile(frame, sample)))
+            mlflow.log_artifact(str(profile_path), artifact_path=str(Path(PROFILE_ARTIFACT).parent))
         info = mlflow.xgboost.log_model(
             trained.model,
             name="model",
@@ -242,6 +249,30 @@ def _requirements() -> list[str]:
 
 
 # --- loading a model by alias -------------------------------------------------------------
+
+
+def drift_profile(settings: Settings, run_id: str) -> dict[str, Any] | None:
+    """The evening check's profile logged with the run (`PROFILE_ARTIFACT`), or None for
+    a model trained before profiles were logged."""
+    import mlflow
+
+    _mlflow(settings)
+    try:
+        names = {a.path for a in client(settings).list_artifacts(run_id, "reference")}
+        if PROFILE_ARTIFACT not in names:
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            path = mlflow.artifacts.download_artifacts(
+                run_id=run_id,
+                artifact_path=PROFILE_ARTIFACT,
+                dst_path=tmp,
+                tracking_uri=settings.mlflow_tracking_uri,
+            )
+            return json.loads(Path(path).read_text())
+    except Exception as exc:
+        if (unavailable := _unavailable(exc)) is not None:
+            raise unavailable from exc
+        raise
 
 
 def model_version(settings: Settings, alias: str) -> Any | None:

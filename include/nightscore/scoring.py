@@ -149,8 +149,11 @@ def feature_chunks(
     part: int = 0,
     parts: int = 1,
     chunk_rows: int = CHUNK_ROWS,
+    scored_by: tuple[str, int] | None = None,
 ) -> Generator[pd.DataFrame, None, None]:
     """S's feature rows in chunks, from a COPY out that runs while they are consumed.
+    With `scored_by` (model name, version), only the flights that version scored, each
+    with its `score` (the evening's drift check).
 
     The feature query runs on a connection of its own (the same server, the same planner
     settings), so that `conn` stays free: the caller can COPY each chunk's predictions in
@@ -170,6 +173,9 @@ def feature_chunks(
     params = feature_params(service_date, service_date) | {"parts": parts, "part": part}
     # Predictions need no order: the unordered query skips a sort of the whole night.
     statement = feature_sql(ordered=False, partitioned=parts > 1)
+    if scored_by is not None:
+        statement = sql.render("monitoring/evening_rows", features=statement.strip().rstrip(";"))
+        params |= {"model_name": scored_by[0], "model_version": scored_by[1]}
     query = bind(conn, statement, params).strip().rstrip(";")
     with (
         conn.engine.connect() as reading,
@@ -206,7 +212,7 @@ def feature_chunks(
             writer.join()
 
 
-_CSV_DTYPES = {"carrier": str, "origin": str, "dest": str, "disrupted": "Int8"}
+_CSV_DTYPES = {"carrier": str, "origin": str, "dest": str, "disrupted": "Int8", "score": "float64"}
 
 
 def run_columns(

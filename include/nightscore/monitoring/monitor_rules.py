@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, text
 
 from nightscore import sql
+from nightscore.monitoring.evening import record_outcome
 from nightscore.monitoring.monitor_drift import NothingScored
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ class DayNumbers:
     model_version: int
     metrics: dict[str, float | None] = field(default_factory=dict)
     report_url: str | None = None  # the public link of the day's drift report
+    # Last evening's early warning next to what happened (`evening.record_outcome`).
+    evening: str | None = None
 
 
 def day_numbers(conn: Connection, service_date: date, model_name: str) -> DayNumbers:
@@ -89,6 +92,7 @@ def check_rules(
     checks = []
     with engine_for(settings).begin() as conn:
         numbers = day_numbers(conn, service_date, settings.model_name)
+        numbers.evening = evening_line(record_outcome(conn, service_date, settings), numbers)
         conn.execute(
             text(sql.load("monitoring/rule_checks_delete_day")),
             {"day": service_date, "name": numbers.model_name},
@@ -135,6 +139,21 @@ def check_rules(
     return checks
 
 
+def evening_line(outcomes: list[dict[str, Any]], numbers: DayNumbers) -> str | None:
+    """Last evening's verdict on the champion's scores, and how the night went."""
+    for row in outcomes:
+        if row["model_version"] != numbers.model_version:
+            continue
+        verdict = "warned" if row["warned"] else "stayed quiet"
+        how = (
+            f"the night turned out bad ({row['bad_because']})"
+            if row["bad_because"]
+            else "the night turned out ordinary"
+        )
+        return f"Last evening's early warning {verdict}; {how}."
+    return None
+
+
 def _subject(rule: Rule, value: float | None, numbers: DayNumbers, day: date) -> str:
     what = rule.description or rule.name
     return (
@@ -151,6 +170,8 @@ def _body(rule: Rule, value: float | None, numbers: DayNumbers, day: date) -> st
         "The day's numbers:",
         *(f"  {name}: {'n/a' if v is None else f'{v:.3f}'}" for name, v in numbers.metrics.items()),
     ]
+    if numbers.evening:
+        lines += ["", numbers.evening]
     if rule.retrain:
         lines += ["", "Repeated breaches of this rule trigger a retrain (see the rules file)."]
     return "\n".join(lines)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -24,6 +24,7 @@ from nightscore.monitoring.report_model import (
     DayPoint,
     DriftedFeature,
     DriftReportFile,
+    EveningTally,
     NoScoredFlights,
     RouteRisk,
     WeekKpis,
@@ -162,6 +163,21 @@ def strongest_drift(rows: Sequence[dict[str, Any]]) -> tuple[DriftedFeature, ...
     return tuple(sorted(features, key=lambda f: (-f.days_drifted, f.feature)))
 
 
+def evening_tally(rows: Sequence[Mapping[str, Any]]) -> EveningTally | None:
+    """The week's evening checks (`warned`, `turned_out_bad` per night), counted."""
+    if not rows:
+        return None
+    judged = [r for r in rows if r["turned_out_bad"] is not None]
+    return EveningTally(
+        nights=len(rows),
+        warned=sum(bool(r["warned"]) for r in rows),
+        judged=len(judged),
+        bad=sum(bool(r["turned_out_bad"]) for r in judged),
+        warned_bad=sum(bool(r["warned"] and r["turned_out_bad"]) for r in judged),
+        warned_ordinary=sum(bool(r["warned"] and not r["turned_out_bad"]) for r in judged),
+    )
+
+
 def _frame(conn: Connection, model: str, first: date, last: date) -> pd.DataFrame:
     import pandas as pd
 
@@ -227,6 +243,7 @@ def gather(week_end: date, settings: Settings) -> WeeklyReport:
         )
         drift_days = conn.execute(_query("report_drift_days"), week).scalar_one()
         drift_row = conn.execute(_query("report_latest_drift_report"), week).mappings().first()
+        evenings = evening_tally(list(conn.execute(_query("report_evenings"), week).mappings()))
 
     this = frame[frame["service_date"] >= first]
     this_alerts = [a for a in alerts if a.service_date and a.service_date >= first]
@@ -261,6 +278,7 @@ def gather(week_end: date, settings: Settings) -> WeeklyReport:
         drift_days_checked=int(drift_days),
         alerts=tuple(this_alerts),
         drift_report=drift_report,
+        evenings=evenings,
         roc_auc_floor=floor.threshold if floor and floor.metric else None,
         airflow_url=settings.airflow_link_base,
     )

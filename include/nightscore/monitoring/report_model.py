@@ -81,6 +81,18 @@ class DriftedFeature:
 
 
 @dataclass(frozen=True)
+class EveningTally:
+    """The week's evening early warnings next to how the nights turned out."""
+
+    nights: int  # nights checked in the evening
+    warned: int
+    judged: int  # of those, nights whose outcomes are in
+    bad: int  # nights that turned out bad (ROC AUC under the floor, or calibration off)
+    warned_bad: int  # bad nights that had been warned
+    warned_ordinary: int  # warnings on nights that turned out ordinary
+
+
+@dataclass(frozen=True)
 class AlertLine:
     service_date: date | None
     severity: str
@@ -117,6 +129,7 @@ class WeeklyReport:
     drift_days_checked: int = 0
     alerts: tuple[AlertLine, ...] = ()
     drift_report: DriftReportFile | None = None
+    evenings: EveningTally | None = None
     roc_auc_floor: float | None = None
     airflow_url: str = ""
     report_url: str = ""  # this report's copy in the store, served behind the login
@@ -144,6 +157,7 @@ class WeeklyReport:
         facts["champion_version"] = self.champion.version if self.champion else None
         facts["drifted_features"] = [d.feature for d in self.drifted]
         facts["drift_report"] = self.drift_report.path if self.drift_report else None
+        facts["evening_warnings"] = asdict(self.evenings) if self.evenings else None
         return facts
 
 

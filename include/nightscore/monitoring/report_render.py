@@ -211,6 +211,28 @@ def _drift_summary(report: WeeklyReport) -> str:
     )
 
 
+def _evening_summary(report: WeeklyReport) -> str:
+    """The week's evening early warnings, next to how the nights turned out."""
+    e = report.evenings
+    if e is None:
+        return "No evening early warning was checked this week."
+    warned = (
+        f"The evening early warning fired on {e.warned} of the {e.nights} night(s) scored"
+        if e.warned
+        else f"The evening early warning stayed quiet on all {e.nights} night(s) scored"
+    )
+    if not e.judged:
+        return f"{warned}; no outcomes are in yet to judge it."
+    bad = (
+        f"{e.bad} of the {e.judged} night(s) with outcomes turned out bad (AUC under the "
+        "floor, or the expected rate more than 10 points off)"
+    )
+    return (
+        f"{warned}. {bad}: {e.warned_bad} of them had been warned; "
+        f"{e.warned_ordinary} warning(s) came on nights that turned out ordinary."
+    )
+
+
 def _drift_report_note(report: WeeklyReport) -> str:
     """What the mail says of the week's Evidently report: linked, never attached (an
     interactive page of about 4 MB that mail apps do not run)."""
@@ -286,7 +308,8 @@ def render_text(report: WeeklyReport) -> str:
     c_lines = _champion_lines(report)
     c_width = max(len(label) for label, _ in c_lines)
     lines += [f"  {label.ljust(c_width)}  {value}" for label, value in c_lines]
-    lines += ["", "DRIFT", _wrap(_drift_summary(report), indent="  ")]
+    lines += ["", "DRIFT", _wrap(_evening_summary(report), indent="  ")]
+    lines += ["", _wrap(_drift_summary(report), indent="  ")]
     if report.drifted:
         lines.append("  feature                     days  statistic  method")
         lines += [
@@ -375,6 +398,7 @@ def render_html(report: WeeklyReport, charts: Sequence[tuple[Chart, str]]) -> st
             for r in report.routes
         ],
         champion_lines=_champion_lines(report),
+        evening_summary=_evening_summary(report),
         drift_summary=_drift_summary(report),
         drifted_rows=[
             (d.feature, d.days_drifted, f"{d.statistic:.4f}", d.method) for d in report.drifted

@@ -14,7 +14,7 @@ from nightscore import links, sql
 if TYPE_CHECKING:
     from nightscore.config import Settings
 
-KINDS = ("drift", "weekly")
+KINDS = ("drift", "weekly", "evening")
 
 
 def record_report(

@@ -7,7 +7,8 @@ another file. A malformed file is an error that names the rule and the field.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
@@ -27,6 +28,25 @@ _FIELDS = {"description", "metric", "above", "below", "severity", "cooldown_days
 
 class RulesError(DataError, ValueError):
     """The alert rules file is malformed."""
+
+
+@dataclass(frozen=True)
+class WarningRule:
+    """The evening check's verdict (`early_warning.assess`): tonight's scores deserve
+    less trust when any enabled condition holds.
+
+    - `importance_excess_above`: the sum over watched features of importance x how far
+      beyond `limit_sd` standard deviations of the training nights tonight's average is;
+    - `score_sd_above`: tonight's mean risk this many standard deviations from the
+      training nights' mean risks;
+    - `expected_auc_below`: the AUC tonight's scores can be expected to reach.
+    None disables a condition.
+    """
+
+    limit_sd: float = 3.0
+    importance_excess_above: float | None = 0.4
+    score_sd_above: float | None = 3.0
+    expected_auc_below: float | None = 0.61
 
 
 @dataclass(frozen=True)
@@ -68,6 +88,9 @@ class RuleSet:
     retrain_breaches: int = 2
     retrain_days: int = 5
     source: str = ""
+    # The evening check's conditions (`early_warning.WarningRule`); the file's
+    # `early_warning` section, else the defaults.
+    early_warning: WarningRule = field(default_factory=WarningRule)
 
     @property
     def metric_rules(self) -> list[Rule]:
@@ -128,7 +151,26 @@ def parse_rules(document: Any, source: str = "<rules>") -> RuleSet:
     breaches, days = after.get("breaches", 2), after.get("days", 5)
     if not (isinstance(breaches, int) and isinstance(days, int) and 1 <= breaches <= days):
         raise fail("retrain_after needs whole numbers with 1 <= breaches <= days")
-    return RuleSet(rules, breaches, days, source)
+    return RuleSet(rules, breaches, days, source, _warning_rule(document, fail))
+
+
+def _warning_rule(document: dict[str, Any], fail: Callable[[str], RulesError]) -> WarningRule:
+    """The `early_warning` section: each condition a number, or null to disable it."""
+    spec = document.get("early_warning")
+    if spec is None:
+        return WarningRule()
+    if not isinstance(spec, dict):
+        raise fail("early_warning must be a mapping")
+    known = {f.name for f in fields(WarningRule)}
+    unknown = set(spec) - known
+    if unknown:
+        raise fail(f"early_warning: unknown field(s) {', '.join(sorted(unknown))}")
+    for name, value in spec.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise fail(f"early_warning: {name} must be a number or null, not {value!r}")
+    if spec.get("limit_sd", 1) is None or spec.get("limit_sd", 1) <= 0:
+        raise fail("early_warning: limit_sd must be a number above 0")
+    return WarningRule(**{k: None if v is None else float(v) for k, v in spec.items()})
 
 
 @cache
