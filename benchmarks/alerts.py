@@ -3,8 +3,9 @@ scores turned out bad, and stay quiet on the ordinary ones?
 
 A night S is *bad* when, for the model that scored it, the ROC AUC of its scores against
 the night's outcomes (`disrupted`, on every flight with a label) is below the gate's floor
-(`Settings.gate_floor_roc_auc`, 0.65), or its mean risk is more than CALIBRATION_MISS
-(0.10) away from the observed disruption rate; otherwise it is *ordinary*. The goal, per
+(`Settings.gate_floor_roc_auc`, 0.65), or its mean risk is more than 0.10 away from the
+observed disruption rate (`early_warning.bad_night`, as the morning monitoring judges
+it); otherwise it is *ordinary*. The goal, per
 rule: at least half the bad nights warned, at most one false alarm in 20 ordinary nights.
 
 Four stages. The first three (the warehouse with all of 2013, its features, a champion
@@ -33,42 +34,26 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from alerts_cache import ModelCache, bench_settings, features, models, warehouse
+from alerts_cache import ModelCache, Reign, bench_settings, features, models, warehouse
 from harness import say
 
 DEFAULT_WAREHOUSE_URL = "postgresql://nightscore_etl@127.0.0.1:5432/nightscore_bench_alerts"
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_CACHE = Path(__file__).resolve().parents[1] / ".cache" / "bench-alerts"
-# A night is bad when its mean risk misses the observed rate by more than this.
-CALIBRATION_MISS = 0.10
 # The goal per rule: at least half the bad nights warned, at most 1 false alarm in 20.
 GOAL_WARNED_SHARE = 0.5
 GOAL_FALSE_ALARM_RATE = 1 / 20
 
 
 # --- pure: bad nights and the table -----------------------------------------------------
-
-
-def bad_night(
-    roc_auc: float | None, mean_score: float, observed_rate: float, auc_floor: float
-) -> str | None:
-    """Why a scored night turned out bad, or None for an ordinary one. A night with one
-    class only has no ROC AUC: its calibration alone judges it."""
-    reasons = []
-    if roc_auc is not None and math.isfinite(roc_auc) and roc_auc < auc_floor:
-        reasons.append(f"ROC AUC {roc_auc:.3f} < {auc_floor:g}")
-    if abs(mean_score - observed_rate) > CALIBRATION_MISS:
-        reasons.append(f"mean risk {mean_score:.3f} vs rate {observed_rate:.3f}")
-    return "; ".join(reasons) or None
 
 
 @dataclass(frozen=True)
@@ -186,8 +171,59 @@ TODAY = AlertRule(
     fires=lambda state, night: bool(state.rule.breached(state.share(night))),
     figures=lambda state, night: {"today_drift_share": round(state.share(night), 3)},
 )
-RULES: list[AlertRule] = [TODAY]
-PRODUCTION_RULE = "today"
+
+
+@dataclass
+class _Evening:
+    profile: dict[str, Any]
+    rule: Any  # rules.WarningRule
+    assessments: dict[date, Any] = field(default_factory=dict)
+
+    def assess(self, night: Any) -> Any:
+        """Tonight against the champion's profile, as `evening.check_drift` judges it
+        (Evidently's tests, which it runs for the record only, left out)."""
+        from nightscore.monitoring.early_warning import check_night
+
+        day = night["service_date"].iloc[0]
+        if day not in self.assessments:
+            self.assessments[day] = check_night(
+                self.profile, night, self.rule, evidently_tests=False
+            )
+        return self.assessments[day]
+
+
+def _early_warning_fit(model: ModelCache) -> _Evening:
+    """The profile `TrainedModel.drift_profile` logs: the training frame with the
+    champion's scores, its reference sample, each feature's mean |contribution| on it."""
+    from nightscore.features import FEATURES
+    from nightscore.monitoring.early_warning import build_profile
+    from nightscore.monitoring.rules import load_rules
+
+    scored = model.training_frame[["service_date", *FEATURES, "score"]]
+    importance = model.importance["mean_abs_contribution"]
+    return _Evening(build_profile(scored, model.reference, importance), load_rules().early_warning)
+
+
+def _evening_figures(state: _Evening, night: Any) -> dict[str, Any]:
+    found = state.assess(night)
+    return {
+        "early_warning_importance_excess": round(found.importance_excess, 3),
+        "early_warning_score_z": None if found.score_z is None else round(found.score_z, 2),
+        "early_warning_expected_auc": (
+            None if found.expected_auc is None else round(found.expected_auc, 3)
+        ),
+        "early_warning_moved": " ".join(c.column for c in found.moved[:3]),
+    }
+
+
+EARLY_WARNING = AlertRule(
+    name="early_warning",
+    fit=_early_warning_fit,
+    fires=lambda state, night: bool(state.assess(night).warned),
+    figures=_evening_figures,
+)
+RULES: list[AlertRule] = [TODAY, EARLY_WARNING]
+PRODUCTION_RULE = "early_warning"
 
 
 @dataclass
@@ -215,6 +251,7 @@ def outcome(
 ) -> NightRow:
     """A night's outcome from its labelled flights' outcomes `y` and scores `p`."""
     from nightscore.metrics import classification_metrics
+    from nightscore.monitoring.early_warning import bad_night
 
     m = classification_metrics(y, p, threshold=0.5)  # the threshold plays no part here
     rate = m["positives"] / m["rows"]
@@ -230,33 +267,39 @@ def outcome(
     )
 
 
-def judge(
-    champions: Sequence[ModelCache], rules: Sequence[AlertRule], auc_floor: float
-) -> list[NightRow]:
+def judge(reigns: Sequence[Reign], rules: Sequence[AlertRule], auc_floor: float) -> list[NightRow]:
     """Stage 4: every night of every period, its outcome and each rule's verdict."""
     from nightscore.features import LABEL
 
     rows = []
-    for model in champions:
+    states: dict[tuple[str, str], Any] = {}  # per rule and champion: fitted once
+    for reign in reigns:
         started = time.monotonic()
-        states = {rule.name: rule.fit(model) for rule in rules}
+        champion = reign.champion
+        for rule in rules:
+            if (rule.name, champion.id) not in states:
+                states[rule.name, champion.id] = rule.fit(champion)
         judged = 0
-        for day, night in model.nights.groupby("service_date", sort=True):
+        for day, night in reign.nights.groupby("service_date", sort=True):
             known = night[night[LABEL].notna()]
             if known.empty:
                 continue  # no outcomes landed: nothing to judge the night by
             row = outcome(
-                day, model.id, len(night), known[LABEL].astype(int), known["score"], auc_floor
+                day, champion.id, len(night), known[LABEL].astype(int), known["score"], auc_floor
             )
             # The evening's view: what scoring saw, and its scores; never the outcomes.
             evening = night.drop(columns=[LABEL]).reset_index(drop=True)
             for rule in rules:
-                row.verdicts[rule.name] = bool(rule.fires(states[rule.name], evening))
+                state = states[rule.name, champion.id]
+                row.verdicts[rule.name] = bool(rule.fires(state, evening))
                 if rule.figures is not None:
-                    row.figures |= rule.figures(states[rule.name], evening)
+                    row.figures |= rule.figures(state, evening)
             rows.append(row)
             judged += 1
-        say(f"  {model.id}: {judged} nights judged in {time.monotonic() - started:.0f} s")
+        say(
+            f"  {reign.period.id} ({champion.id} scoring): {judged} nights judged in "
+            f"{time.monotonic() - started:.0f} s"
+        )
     return rows
 
 
@@ -368,7 +411,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.until == "features":
         return
     t = time.monotonic()
-    caches = models(
+    reigns = models(
         settings,
         cache,
         frame,
@@ -380,20 +423,25 @@ def main(argv: list[str] | None = None) -> None:
     if args.until == "models":
         return
 
+    from nightscore.monitoring.early_warning import CALIBRATION_MISS
+    from nightscore.monitoring.rules import load_rules
+
     t = time.monotonic()
     say(f"stage 4: rules {', '.join(r.name for r in RULES)}, night by night")
-    rows = judge(caches, RULES, settings.gate_floor_roc_auc)
+    rows = judge(reigns, RULES, settings.gate_floor_roc_auc)
     stage_s["rules"] = round(time.monotonic() - t, 1)
     nights_csv = args.nights_csv or cache / "nights.csv"
     write_nights(nights_csv, rows, RULES)
     bad = [r.bad for r in rows]
     tallies = {rule.name: tally(bad, [r.verdicts[rule.name] for r in rows]) for rule in RULES}
     first, last = rows[0].service_date, rows[-1].service_date
+    scored_by = {r.period.id: r.champion.id for r in reigns}
+    reign_text = ", ".join(f"{p} by {c}" for p, c in scored_by.items())
     print(
-        f"\n{len(rows)} nights, {first} to {last}, scored by {len(caches)} champions "
-        f"(one per {args.retrain_days} nights, {args.trials} trials each); a night is bad when "
-        f"its ROC AUC < {settings.gate_floor_roc_auc:g} or |mean risk - observed rate| > "
-        f"{CALIBRATION_MISS:g}. Per night: {nights_csv}"
+        f"\n{len(rows)} nights, {first} to {last}, in {len(reigns)} periods of "
+        f"{args.retrain_days} nights ({reign_text}; {args.trials} trials per challenger). "
+        f"A night is bad when its ROC AUC < {settings.gate_floor_roc_auc:g} or "
+        f"|mean risk - observed rate| > {CALIBRATION_MISS:g}. Per night: {nights_csv}"
     )
     report(tallies)
     details = {
@@ -412,7 +460,8 @@ def main(argv: list[str] | None = None) -> None:
         "production_rule": PRODUCTION_RULE,
         "first_night": first.isoformat(),
         "last_night": last.isoformat(),
-        "champions": len(caches),
+        "scored_by": scored_by,
+        "early_warning_rule": asdict(load_rules().early_warning),
         "retrain_days": args.retrain_days,
         "trials": args.trials,
         "rejected_batches": loaded["rejected_batches"],

