@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 
 .DEFAULT_GOAL := help
-.PHONY: help venv requirements lint precommit format test test-fast test-distributed test-faults demo stop bench-dag-imports bench-scoring bench-drift bench-executors dictionary
+.PHONY: help venv requirements lint precommit format test test-fast test-distributed test-faults demo stop bench-dag-imports bench-scoring bench-drift bench-executors bench-alerts dictionary
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -82,6 +82,9 @@ bench-scoring: venv ## score N synthetic flights end to end vs naive and floor (
 
 bench-drift: venv ## the evening drift check end to end vs Evidently's full report, 1M rows, 10M streamed (ARGS="--rows 200000 --stream-rows 0")
 	$(BIN)/python benchmarks/drift.py $(ARGS)
+
+bench-alerts: venv ## replay 2013 night by night: do drift warnings come before bad nights? (cached in .cache/bench-alerts)
+	$(BIN)/python benchmarks/alerts.py $(ARGS)
 
 bench-executors: venv ## two nights on LocalExecutor vs Celery x2, a 1M-flight night with K=1,2,4 (root)
 	$(BIN)/python benchmarks/executors.py $(ARGS)
