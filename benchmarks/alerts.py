@@ -213,6 +213,8 @@ def _evening_figures(state: _Evening, night: Any) -> dict[str, Any]:
             None if found.expected_auc is None else round(found.expected_auc, 3)
         ),
         "early_warning_moved": " ".join(c.column for c in found.moved[:3]),
+        # Every watched feature's z, for the learned bound (alerts_bound.learned).
+        **{f"z_{c.column}": None if c.z is None else round(c.z, 3) for c in found.features},
     }
 
 
@@ -365,6 +367,46 @@ def report(tallies: dict[str, Tally]) -> None:
     )
 
 
+def bound_figures(rows: Sequence[NightRow], auc_floor: float, miss: float) -> dict[str, Any]:
+    """How far any evening warning could go on these nights (`alerts_bound`)."""
+    import numpy as np
+    import pandas as pd
+    from alerts_bound import learned, own_world
+
+    nights = pd.DataFrame(
+        {
+            "flights": [r.labelled for r in rows],
+            "mean_score": [r.mean_score for r in rows],
+            "expected_auc": [r.figures.get("early_warning_expected_auc") for r in rows],
+        }
+    ).astype("float64")
+    numbers = pd.DataFrame([r.figures for r in rows]).apply(pd.to_numeric, errors="coerce")
+    numbers = numbers.dropna(axis="columns", how="all")
+    numbers["mean_score"] = nights["mean_score"]
+    numbers["flights"] = nights["flights"]
+    months = np.array([r.service_date.month for r in rows])
+    return {
+        "own_world": own_world(nights.dropna(), auc_floor, miss),
+        "learned": learned(numbers, np.array([r.bad for r in rows]), months),
+    }
+
+
+def report_bounds(bounds: dict[str, Any]) -> None:
+    world, fitted = bounds["own_world"], bounds["learned"]
+    print(
+        f"bound, the model's own world (every score right): {world['share_of_nights']:.0%} "
+        f"of the nights bad by chance alone; the best possible warning there warns "
+        f"{world['warned_bad_share']:.0%} of them at one false alarm in 20"
+    )
+    print(
+        f"bound, learned month by month from every evening number: "
+        f"{fitted['warned_bad']} of {fitted['bad_nights']} bad nights warned "
+        f"({fitted['warned_bad_share']:.0%}) with {fitted['false_alarms']} false alarms in "
+        f"{fitted['ordinary_nights']} ordinary nights; out-of-fold ROC AUC "
+        f"{fitted['out_of_fold_auc']}"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="the cache folder")
@@ -444,6 +486,8 @@ def main(argv: list[str] | None = None) -> None:
         f"|mean risk - observed rate| > {CALIBRATION_MISS:g}. Per night: {nights_csv}"
     )
     report(tallies)
+    bounds = bound_figures(rows, settings.gate_floor_roc_auc, CALIBRATION_MISS)
+    report_bounds(bounds)
     details = {
         "rules": {
             name: t.figures()
@@ -457,6 +501,7 @@ def main(argv: list[str] | None = None) -> None:
             }
             for name, t in tallies.items()
         },
+        "bounds": bounds,
         "production_rule": PRODUCTION_RULE,
         "first_night": first.isoformat(),
         "last_night": last.isoformat(),

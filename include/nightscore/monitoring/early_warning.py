@@ -361,8 +361,8 @@ def assess(
         )
     score_mean = night.mean(night.score)
     score_z = _z(score_mean, profile["columns"][night.score])
-    auc = expected_auc(night.p, night.q)
-    auc = auc if math.isfinite(auc) else None
+    raw_auc = expected_auc(night.p, night.q)
+    auc = raw_auc if math.isfinite(raw_auc) else None
     excess = sum(c.excess for c in checks)
     reasons = []
     if rule.importance_excess_above is not None and excess > rule.importance_excess_above:

@@ -170,7 +170,8 @@ def _warning_rule(document: dict[str, Any], fail: Callable[[str], RulesError]) -
             raise fail(f"early_warning: {name} must be a number or null, not {value!r}")
     if spec.get("limit_sd", 1) is None or spec.get("limit_sd", 1) <= 0:
         raise fail("early_warning: limit_sd must be a number above 0")
-    return WarningRule(**{k: None if v is None else float(v) for k, v in spec.items()})
+    values: dict[str, Any] = {k: None if v is None else float(v) for k, v in spec.items()}
+    return WarningRule(**values)
 
 
 @cache
