@@ -86,4 +86,7 @@ def test_one_service_date_goes_through_the_scheduler(replayed) -> None:
         stack.warehouse_url, "SELECT count(*) FROM monitoring.alerts WHERE status = 'sent'"
     )
     assert len(list(stack.paths.mail.glob("*.eml"))) == sent[0][0]
+    # The scheduler forked those tasks with their libraries preloaded (nightscore.preload).
+    scheduler_log = stack.paths.log("scheduler").read_text()
+    assert "nightscore: preloaded great_expectations, evidently, mlflow" in scheduler_log
     print(demo.summary(stack.warehouse_url, SERVICE_DATE, SERVICE_DATE))
