@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 
 .DEFAULT_GOAL := help
-.PHONY: help venv requirements lint precommit format test test-fast test-distributed test-faults demo stop bench-dag-imports bench-scoring bench-drift bench-executors bench-alerts dictionary
+.PHONY: help venv requirements lint precommit format test test-fast test-distributed test-faults demo stop bench-dag-imports bench-scoring bench-drift bench-executors bench-preload bench-alerts dictionary
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -88,6 +88,9 @@ bench-alerts: venv ## replay 2013 night by night: do drift warnings come before 
 
 bench-executors: venv ## two nights on LocalExecutor vs Celery x2, a 1M-flight night with K=1,2,4 (root)
 	$(BIN)/python benchmarks/executors.py $(ARGS)
+
+bench-preload: venv ## the demo's nights through the scheduler without and with the tasks' libraries preloaded
+	$(BIN)/python benchmarks/preload.py $(ARGS)
 
 # --- make ci-local: the pipeline's lint and test jobs, on this machine ---------------------
 # gitlab-ci-local runs a job in this machine's shell only when the job names no image, so

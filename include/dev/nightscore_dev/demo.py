@@ -341,7 +341,13 @@ def train_champion(client: AirflowClient, cutoff: date, deadline: float) -> Run:
     return run
 
 
-def replay(client: AirflowClient, start: date, end: date, deadline: float) -> list[Run]:
+def replay(
+    client: AirflowClient,
+    start: date,
+    end: date,
+    deadline: float,
+    retrains: list[Run] | None = None,
+) -> list[Run]:
     """Replay each service date in order, as the nights and mornings would follow each other.
 
     The evening of S: `replay_source` lands S's batches and `nightly_scoring` (its sensor
@@ -350,12 +356,20 @@ def replay(client: AirflowClient, start: date, end: date, deadline: float) -> li
     a scheduled flight, and `monitoring` for S, whose sensor waits for those outcomes.
     They run alongside the next evening, whose scoring reads outcomes up to S-1 only. A
     date starts once the one before it is done.
+
+    A retrain that a morning's monitoring asked for runs that day, hours before the
+    evening's scoring: the replay waits for it before the next evening, so the model it
+    promotes scores the same nights however fast the machine is. Those runs are added
+    to `retrains`.
     """
     days = list(date_range(start, end))
     progress = Progress(len(days) * len(DAILY_DAGS))
     runs: list[Run] = []
     morning: list[Run] = []
     for day in days:
+        waited = wait_for_triggered_retrains(client, deadline, before=day.isoformat())
+        if retrains is not None:
+            retrains += waited
         conf = {"service_date": day.isoformat()}
         evening = [trigger(client, dag_id, day.isoformat(), conf) for dag_id in EVENING_DAGS]
         wait_for_runs(client, evening + morning, progress, deadline)
@@ -365,7 +379,9 @@ def replay(client: AirflowClient, start: date, end: date, deadline: float) -> li
     return runs
 
 
-def wait_for_triggered_retrains(client: AirflowClient, deadline: float) -> list[Run]:
+def wait_for_triggered_retrains(
+    client: AirflowClient, deadline: float, before: str | None = None
+) -> list[Run]:
     """Wait for the retrains that monitoring triggered (its rules asked for them)."""
     found = client.runs("retrain", ("queued", "running"))
     runs = [
@@ -374,6 +390,8 @@ def wait_for_triggered_retrains(client: AirflowClient, deadline: float) -> list[
         if str(r["dag_run_id"]).startswith("monitoring__")
     ]
     if runs:
+        if before:
+            print(f"    monitoring asked for a retrain: it finishes before the evening of {before}")
         wait_for_runs(client, runs, Progress(len(runs)), deadline)
     return runs
 
@@ -678,8 +696,9 @@ def _drive(
         raise DemoError("the retrain run failed, so nothing can be scored; see the Airflow UI")
 
     print("\n5. Replaying the window, one service date after the other", flush=True)
-    runs = replay(client, first, last, deadline)
-    retrains = wait_for_triggered_retrains(client, deadline)
+    retrains: list[Run] = []
+    runs = replay(client, first, last, deadline, retrains)
+    retrains += wait_for_triggered_retrains(client, deadline)
     if retrains:
         print(f"  monitoring triggered {len(retrains)} retrain(s); see the summary")
     failed = [run for run in runs if run.state == "failed"]
