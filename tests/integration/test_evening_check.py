@@ -55,7 +55,17 @@ def settings(champion_settings, tmp_path_factory):
     )
     for day in (QUIET, WARNED):
         scoring.score(day, settings)
-    return settings
+    yield settings
+    # The champion is the session's: its later nights would become the other modules'
+    # `analytics.tonight`, and their performance rows. Leave the warehouse as found.
+    with engine_for(settings).begin() as conn:
+        conn.execute(
+            text(
+                "DELETE FROM scoring.predictions WHERE model_name = :m "
+                "AND service_date IN (:quiet, :warned)"
+            ),
+            {"m": settings.model_name, "quiet": QUIET, "warned": WARNED},
+        )
 
 
 def with_rules(settings, tmp_path, rules: str):

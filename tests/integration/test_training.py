@@ -70,9 +70,11 @@ def test_a_training_run_logs_what_an_engineer_needs(settings, first):
         "plots/feature_importance.png",
         "plots/precision_recall.png",
     }
-    assert client.list_artifacts(run.info.run_id, "reference")[0].path == (
-        registry.REFERENCE_ARTIFACT
-    )
+    # The reference sample for the morning's drift, the profile for the evening's check.
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "reference")} == {
+        registry.REFERENCE_ARTIFACT,
+        registry.PROFILE_ARTIFACT,
+    }
     assert run.inputs.dataset_inputs[0].dataset.digest == params["data_hash"][:32]
 
 

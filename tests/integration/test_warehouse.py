@@ -87,6 +87,7 @@ ANALYTICS_VIEWS = (
     "model_decisions",
     "model_performance",
     "drift",
+    "early_warnings",
     "alerts",
 )
 
