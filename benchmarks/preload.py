@@ -45,18 +45,19 @@ def side(root: Path, preload: bool, start: date, end: date) -> dict[str, Any]:
 def report(reference: dict[str, Any], preloaded: dict[str, Any], start: date, end: date) -> None:
     say("")
     say(f"{str(start) + ' to ' + str(end):<34}{'reference':>12}{'preload':>12}{'ratio':>8}")
-    rows = [(key, label) for key, label in ROWS]
-    rows += [
-        (f"run_seconds_by_dag.{dag_id}", f"  {dag_id} runs, summed (s)")
-        for dag_id in reference["run_seconds_by_dag"]
-    ]
+    dags = dict.fromkeys([*reference["run_seconds_by_dag"], *preloaded["run_seconds_by_dag"]])
+    rows = [*ROWS, *((f"run_seconds_by_dag.{d}", f"  {d} runs, summed (s)") for d in dags)]
     for key, label in rows:
         ref, mine = _get(reference, key), _get(preloaded, key)
-        ratio = f"{ref / mine:.2f}x" if ref and mine and key != "tasks_per_minute" else "-"
-        if key == "tasks_per_minute" and ref:
-            ratio = f"{mine / ref:.2f}x"
-        say(f"  {label:<32}{ref:>12}{mine:>12}{ratio:>8}")
+        say(f"  {label:<32}{ref:>12}{mine:>12}{_ratio(key, ref, mine):>8}")
     say("(ratio: how many times faster with the preload)")
+
+
+def _ratio(key: str, ref: Any, mine: Any) -> str:
+    """How many times faster the preload side is; "-" unless both sides have a number."""
+    if not all(isinstance(v, int | float) and v > 0 for v in (ref, mine)):
+        return "-"
+    return f"{mine / ref:.2f}x" if key == "tasks_per_minute" else f"{ref / mine:.2f}x"
 
 
 def _get(result: dict[str, Any], key: str) -> Any:

@@ -152,6 +152,19 @@ def test_scoring_chunks_equal_the_whole_frame(history_warehouse):
     assert all(len(part) for part in parts)
 
 
+def test_a_night_has_the_same_features_alone_and_inside_a_range(history_warehouse):
+    """Training builds a range of nights, scoring one night: every value of S must be the
+    same bit for bit, whatever order Postgres reads the day's weather in (a float sum
+    over an unordered window once differed in its last bits)."""
+    engine = engine_for(history_warehouse)
+    keys = list(KEY_COLUMNS)
+    alone = build_features(engine, S, S)
+    for start, end in ((date(2013, 1, 1), date(2013, 3, 10)), (S - timedelta(days=3), S)):
+        ranged = build_features(engine, start, end)
+        night = ranged[ranged["service_date"] == S].sort_values(keys).reset_index(drop=True)
+        pd.testing.assert_frame_equal(night, alone, check_exact=True)
+
+
 def test_encoding_maps_unseen_categories_to_missing(history_warehouse):
     frame = build_features(engine_for(history_warehouse), S, S)
     encoding = Encoding.fit(frame[frame["carrier"] != "UA"])
