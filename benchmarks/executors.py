@@ -79,8 +79,8 @@ def _replay(
         "seconds": round(seconds, 1),
         "tasks": tasks,
         "tasks_per_minute": round(tasks / seconds * 60, 1),
-        "history_s": history.seconds,
-        "training_s": training.seconds,
+        "history_s": round(history.seconds or 0.0, 1),
+        "training_s": round(training.seconds or 0.0, 1),
         "run_seconds_by_dag": by_dag,
         "runs": runs,
     }
